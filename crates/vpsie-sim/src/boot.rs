@@ -1,0 +1,37 @@
+//! The boot hook: how later work makes a booted VM register as a Kubernetes Node.
+
+/// A VM (or managed-cluster node) that just became active, or was just deleted.
+#[derive(Debug, Clone)]
+pub struct BootedVm {
+    /// VM identifier.
+    pub identifier: String,
+    /// Host name as requested.
+    pub hostname: String,
+    /// Public IPv4.
+    pub default_ip: String,
+    /// Private IP.
+    pub private_ip: String,
+    /// cloud-init user data given at create, if any.
+    pub user_data: Option<String>,
+    /// Tags given at create.
+    pub tags: Vec<String>,
+    /// vCPUs.
+    pub cpu: i64,
+    /// Memory in MiB.
+    pub ram_mib: i64,
+    /// Datacenter identifier.
+    pub dc_identifier: String,
+    /// The offer it was created from (empty for managed-cluster nodes).
+    pub offer_identifier: String,
+    /// The managed cluster it belongs to, for managed-cluster nodes.
+    pub cluster_identifier: Option<String>,
+}
+
+/// Called by the simulator when a VM finishes booting and when one is deleted. Runs on the simulator's
+/// boot task with no lock held; long work should be spawned.
+pub trait BootHook: Send + Sync + 'static {
+    /// The VM became active with IPs.
+    fn vm_booted(&self, vm: &BootedVm);
+    /// The VM was deleted.
+    fn vm_deleted(&self, _vm: &BootedVm) {}
+}
