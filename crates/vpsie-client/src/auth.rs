@@ -51,10 +51,11 @@ impl TokenSource {
             Credentials::Token(t) => Some(AuthToken { token: t.clone(), generation: 0 }),
             Credentials::ClientCredentials { .. } => {
                 let guard = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-                guard.0.as_ref().filter(|c| Instant::now() + self.margin < c.expires_at).map(|c| AuthToken {
-                    token: c.token.clone(),
-                    generation: c.generation,
-                })
+                guard
+                    .0
+                    .as_ref()
+                    .filter(|c| Instant::now() + self.margin < c.expires_at)
+                    .map(|c| AuthToken { token: c.token.clone(), generation: c.generation })
             }
         }
     }
@@ -138,7 +139,9 @@ mod tests {
 
     #[test]
     fn reads_both_grant_shapes() {
-        let a = TokenGrant::from_value(json!({"error":false,"token":{"access":{"token":"a","expires":"2099-01-01T00:00:00Z"}}}));
+        let a = TokenGrant::from_value(
+            json!({"error":false,"token":{"access":{"token":"a","expires":"2099-01-01T00:00:00Z"}}}),
+        );
         let b = TokenGrant::from_value(json!({"accessToken":{"token":"b","expires":"2099-01-01T00:00:00Z"}}));
         assert_eq!(a.map(|g| g.token.expose().to_owned()).as_deref(), Some("a"));
         assert!(b.and_then(|g| g.lifetime()).is_some_and(|d| d > Duration::from_secs(3600)));

@@ -12,10 +12,16 @@ use crate::telemetry;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
     /// A probe is in flight since `since`. A probe whose caller gave up is replaced after `open_for`.
-    HalfOpen { since: Instant },
+    HalfOpen {
+        since: Instant,
+    },
 }
 
 /// The state as a number for the `circuit_breaker_state` gauge: 0 closed, 1 half-open, 2 open.

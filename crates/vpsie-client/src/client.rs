@@ -219,7 +219,11 @@ impl VpsieClient {
         let result = match sent {
             Ok((parts, body)) => {
                 telemetry::request(call.endpoint, parts.status.as_u16().to_string(), elapsed);
-                tracing::debug!(status = parts.status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "VPSie API answered");
+                tracing::debug!(
+                    status = parts.status.as_u16(),
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    "VPSie API answered"
+                );
                 classify(call.endpoint, parts.status, &parts.headers, &body)
             }
             Err(e) => {
@@ -312,12 +316,21 @@ mod tests {
     #[test]
     fn classifies_every_status_family() {
         let h = http::HeaderMap::new();
-        let c = |s: u16, b: &str| classify::<serde_json::Value>("t", StatusCode::from_u16(s).unwrap_or(StatusCode::OK), &h, b.as_bytes());
-        assert!(matches!(c(401, r#"{"error":true,"code":401,"message":"Please authenticate"}"#), Err(Error::Unauthorized { message, .. }) if message == "Please authenticate"));
+        let c = |s: u16, b: &str| {
+            classify::<serde_json::Value>("t", StatusCode::from_u16(s).unwrap_or(StatusCode::OK), &h, b.as_bytes())
+        };
+        assert!(
+            matches!(c(401, r#"{"error":true,"code":401,"message":"Please authenticate"}"#), Err(Error::Unauthorized { message, .. }) if message == "Please authenticate")
+        );
         assert!(matches!(c(404, r#"{"error":true,"message":"Not found"}"#), Err(Error::NotFound { .. })));
-        assert!(matches!(c(502, "<html>Bad Gateway</html>"), Err(Error::Server { status: 502, snippet, .. }) if snippet.contains("Bad Gateway")));
+        assert!(
+            matches!(c(502, "<html>Bad Gateway</html>"), Err(Error::Server { status: 502, snippet, .. }) if snippet.contains("Bad Gateway"))
+        );
         assert!(matches!(c(400, r#"{"error":true,"message":"bad"}"#), Err(Error::Api { status: 400, .. })));
-        assert!(matches!(c(422, r#"{"error":true,"message":"exceeds the allowed limit"}"#), Err(Error::QuotaExceeded { .. })));
+        assert!(matches!(
+            c(422, r#"{"error":true,"message":"exceeds the allowed limit"}"#),
+            Err(Error::QuotaExceeded { .. })
+        ));
         assert!(c(200, r#"{"error":false,"data":[]}"#).is_ok());
     }
 

@@ -162,7 +162,9 @@ impl ClientConfig {
         let uri: http::Uri = base.parse().map_err(|e| Error::Config(format!("base_url {base:?}: {e}")))?;
         match (uri.scheme_str(), uri.host()) {
             (Some("http" | "https"), Some(_)) => {}
-            _ => return Err(Error::Config(format!("base_url {base:?} needs an http:// or https:// scheme and a host"))),
+            _ => {
+                return Err(Error::Config(format!("base_url {base:?} needs an http:// or https:// scheme and a host")));
+            }
         }
         if uri.path() != "/" && !uri.path().is_empty() {
             return Err(Error::Config(format!("base_url {base:?} must not have a path; API paths are absolute")));

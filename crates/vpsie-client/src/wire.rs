@@ -263,7 +263,9 @@ mod tests {
     #[test]
     fn error_true_on_200_and_data_false() {
         let e = row(r#"{"error":true,"code":400,"message":"You entered the wrong password"}"#).err();
-        assert!(matches!(e, Some(Error::Api { status: 200, ref message, .. }) if message == "You entered the wrong password"));
+        assert!(
+            matches!(e, Some(Error::Api { status: 200, ref message, .. }) if message == "You entered the wrong password")
+        );
         let e = row(r#"{"error":false,"data":false}"#).err();
         assert!(matches!(e, Some(Error::NotFound { .. })));
     }

@@ -24,8 +24,7 @@ async fn access_token_is_sent_as_vpsie_auth() {
 #[tokio::test]
 async fn wrong_token_is_unauthorized_without_retry() {
     let sim = sim().await;
-    let client =
-        VpsieClient::new(fast(ClientConfig::new(sim.base_url(), Credentials::Token("nope".into())))).unwrap();
+    let client = VpsieClient::new(fast(ClientConfig::new(sim.base_url(), Credentials::Token("nope".into())))).unwrap();
     let err = client.list_vms(None).await.unwrap_err();
     assert!(matches!(err, Error::Unauthorized { ref message, .. } if message == "Please authenticate"), "{err}");
     assert_eq!(sim.requests().len(), 1, "a 401 with a fixed token is final");

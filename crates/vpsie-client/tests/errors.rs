@@ -61,7 +61,10 @@ async fn quota_messages_are_quota_exceeded() {
     let o = offer(&sim, DC, "sc-1cpu-1gb");
     client.create_vm(&CreateVmRequest::new("q1", DC, o.clone(), OS)).await.unwrap();
     let err = client.create_vm(&CreateVmRequest::new("q2", DC, o, OS)).await.unwrap_err();
-    assert!(matches!(err, Error::QuotaExceeded { ref message, .. } if message.contains("exceeds the allowed limit")), "{err}");
+    assert!(
+        matches!(err, Error::QuotaExceeded { ref message, .. } if message.contains("exceeds the allowed limit")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -80,7 +83,10 @@ async fn truncated_json_is_a_decode_error() {
     let sim = sim().await;
     sim.add_fault(FaultRule::new(Some("GET"), "/apps/v2/tags", FaultKind::Garbage));
     let err = token_client(&sim).list_tags().await.unwrap_err();
-    assert!(matches!(err, Error::Decode { endpoint: "tag.list", ref snippet, .. } if snippet.contains("trunc")), "{err}");
+    assert!(
+        matches!(err, Error::Decode { endpoint: "tag.list", ref snippet, .. } if snippet.contains("trunc")),
+        "{err}"
+    );
 }
 
 #[tokio::test]

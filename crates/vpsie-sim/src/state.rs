@@ -581,7 +581,9 @@ mod tests {
     async fn vm_boots_after_delay_and_quota_holds() {
         let mut s = State::new(&SimConfig { max_vms: Some(1), ..SimConfig::default() });
         assert_eq!(create(&mut s, "a", "dc-us-east-1", "sc-2cpu-4gb"), Ok(()));
-        assert!(matches!(create(&mut s, "b", "dc-us-east-1", "sc-2cpu-4gb"), Err(Refusal::Api(m)) if m.contains("exceeds the allowed limit")));
+        assert!(
+            matches!(create(&mut s, "b", "dc-us-east-1", "sc-2cpu-4gb"), Err(Refusal::Api(m)) if m.contains("exceeds the allowed limit"))
+        );
         assert!(s.boot_due(Instant::now()).is_empty());
         tokio::time::advance(Duration::from_millis(600)).await;
         let booted = s.boot_due(Instant::now());

@@ -99,8 +99,10 @@ impl VpsieClient {
     /// Deletes an SSH key.
     pub async fn delete_ssh_key(&self, identifier: &str) -> Result<()> {
         let body = Body::Json(serde_json::json!({ "identifier": identifier }));
-        self.call::<serde_json::Value>(Call::send("sshkey.delete", Method::DELETE, "/apps/v2/sshkey", body).retryable())
-            .await?;
+        self.call::<serde_json::Value>(
+            Call::send("sshkey.delete", Method::DELETE, "/apps/v2/sshkey", body).retryable(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -132,8 +134,10 @@ impl VpsieClient {
     /// Deletes a script.
     pub async fn delete_script(&self, identifier: &str) -> Result<()> {
         let body = Body::Json(serde_json::json!({ "scriptIdentifier": identifier }));
-        self.call::<serde_json::Value>(Call::send("script.delete", Method::DELETE, "/apps/v2/script", body).retryable())
-            .await?;
+        self.call::<serde_json::Value>(
+            Call::send("script.delete", Method::DELETE, "/apps/v2/script", body).retryable(),
+        )
+        .await?;
         Ok(())
     }
 

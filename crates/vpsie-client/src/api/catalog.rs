@@ -145,7 +145,12 @@ impl VpsieClient {
     }
 
     /// Lists the offers of a plan category in a datacenter for an OS image, with monthly prices.
-    pub async fn list_offers(&self, dc_identifier: &str, os_identifier: &str, plan_category: &str) -> Result<Vec<Offer>> {
+    pub async fn list_offers(
+        &self,
+        dc_identifier: &str,
+        os_identifier: &str,
+        plan_category: &str,
+    ) -> Result<Vec<Offer>> {
         let form = vec![
             ("dcIdentifier", dc_identifier.to_owned()),
             ("osIdentifier", os_identifier.to_owned()),

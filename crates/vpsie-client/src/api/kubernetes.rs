@@ -120,8 +120,13 @@ impl VpsieClient {
         let body = Body::Json(serde_json::json!({
             "clusterIdentifier": cluster, "groupName": group_name, "KubeSizeID": kube_size_id,
         }));
-        self.call::<serde_json::Value>(Call::send("k8s.group.add", Method::POST, "/apps/v2/k8s/cluster/add/group", body))
-            .await?;
+        self.call::<serde_json::Value>(Call::send(
+            "k8s.group.add",
+            Method::POST,
+            "/apps/v2/k8s/cluster/add/group",
+            body,
+        ))
+        .await?;
         self.list_node_groups(cluster)
             .await?
             .into_iter()
@@ -132,7 +137,8 @@ impl VpsieClient {
     /// Deletes a node group by its identifier.
     pub async fn delete_node_group(&self, group_identifier: &str) -> Result<()> {
         let path = format!("/apps/v2/k8s/cluster/delete/group/{}", enc(group_identifier));
-        let body = Body::Json(serde_json::json!({ "deleteStatistic": { "reason": "scale-down", "note": DELETE_STATISTIC } }));
+        let body =
+            Body::Json(serde_json::json!({ "deleteStatistic": { "reason": "scale-down", "note": DELETE_STATISTIC } }));
         self.call::<serde_json::Value>(Call::send("k8s.group.delete", Method::DELETE, path, body).retryable()).await?;
         Ok(())
     }

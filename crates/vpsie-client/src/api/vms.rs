@@ -241,6 +241,8 @@ pub enum VmLookup {
 }
 
 /// What [`VpsieClient::create_vm`] did.
+// Returned once per create and never stored in bulk: boxing would only make matching clumsier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateOutcome {
     /// A VM with this host name already existed (an earlier attempt got through); nothing was sent.
@@ -331,8 +333,10 @@ impl VpsieClient {
             "deleteStatistic": { "reason": reason, "note": "deleted by vpsie-autoscaler" },
         });
         // Safe to resend: a second delete of the same VM answers not-found.
-        self.call::<serde_json::Value>(Call::send("vm.delete", Method::DELETE, self.vm_path(""), Body::Json(body)).retryable())
-            .await?;
+        self.call::<serde_json::Value>(
+            Call::send("vm.delete", Method::DELETE, self.vm_path(""), Body::Json(body)).retryable(),
+        )
+        .await?;
         Ok(())
     }
 

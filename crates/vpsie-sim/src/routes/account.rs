@@ -92,7 +92,13 @@ async fn add_script(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Resp
     };
     let mut st = sim.lock();
     // The API stores the name with ".sh" appended.
-    let rec = ScriptRec { id: st.id(), identifier: st.rng.identifier(), name: format!("{name}.sh"), content, created_on: now_rfc3339() };
+    let rec = ScriptRec {
+        id: st.id(),
+        identifier: st.rng.identifier(),
+        name: format!("{name}.sh"),
+        content,
+        created_on: now_rfc3339(),
+    };
     st.scripts.push(rec);
     done()
 }
@@ -107,7 +113,8 @@ async fn delete_script(State(sim): Shared, headers: HeaderMap, body: Bytes) -> R
 
 async fn list_tags(State(sim): Shared) -> Response {
     let st = sim.lock();
-    let rows = st.tags.iter().map(|t| json!({ "identifier": t.identifier, "name": t.name, "color": t.color })).collect();
+    let rows =
+        st.tags.iter().map(|t| json!({ "identifier": t.identifier, "name": t.name, "color": t.color })).collect();
     ok(Value::Array(rows))
 }
 

@@ -18,9 +18,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::Shared;
+use crate::Sim;
 use crate::faults::FaultRule;
 use crate::state::RuntimeSettings;
-use crate::Sim;
 
 pub(super) fn routes() -> Router<Arc<Sim>> {
     Router::new()
@@ -38,9 +38,8 @@ pub(super) fn routes() -> Router<Arc<Sim>> {
         )
         .route(
             "/__sim/settings",
-            get(|State(sim): Shared| async move { Json(sim.lock().settings.clone()) }).post(
-                |State(sim): Shared, Json(s): Json<RuntimeSettings>| async move { sim.lock().settings = s },
-            ),
+            get(|State(sim): Shared| async move { Json(sim.lock().settings.clone()) })
+                .post(|State(sim): Shared, Json(s): Json<RuntimeSettings>| async move { sim.lock().settings = s }),
         )
         .route("/__sim/tokens/expire", post(|State(sim): Shared| async move { sim.lock().issued_tokens.clear() }))
         .route("/__sim/vms/{id}/boot", post(boot))

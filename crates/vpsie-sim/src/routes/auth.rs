@@ -24,7 +24,9 @@ pub(super) fn routes() -> Router<Arc<Sim>> {
 async fn exchange(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let f = fields(&headers, &body);
     let (id, secret) = (text(&f, "clientId"), text(&f, "clientSecret"));
-    if id.as_deref() != Some(sim.config.client_id.as_str()) || secret.as_deref() != Some(sim.config.client_secret.as_str()) {
+    if id.as_deref() != Some(sim.config.client_id.as_str())
+        || secret.as_deref() != Some(sim.config.client_secret.as_str())
+    {
         return http_error(StatusCode::UNAUTHORIZED, "Invalid client credentials");
     }
     let mut st = sim.lock();
@@ -59,7 +61,7 @@ fn presented(headers: &HeaderMap) -> Option<String> {
 
 pub(super) async fn require_auth(State(sim): Shared, req: Request, next: Next) -> Response {
     let valid = presented(req.headers()).is_some_and(|t| {
-        sim.config.access_tokens.iter().any(|a| *a == t)
+        sim.config.access_tokens.contains(&t)
             || sim.lock().issued_tokens.get(&t).is_some_and(|exp| Instant::now() < *exp)
     });
     if !valid {

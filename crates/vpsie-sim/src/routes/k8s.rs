@@ -125,7 +125,12 @@ async fn add_node(State(sim): Shared, Path((id, node_type, gid)): Path<(String, 
     answer(sim.lock().add_group_node(&id, gid).map(|()| done()))
 }
 
-async fn reduce(State(sim): Shared, Path((id, _node_type)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn reduce(
+    State(sim): Shared,
+    Path((id, _node_type)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let group = int(&fields(&headers, &body), "groupId").unwrap_or_default();
     let removed = sim.lock().reduce_group(&id, group);
     answer(removed.map(|n| {

@@ -139,10 +139,7 @@ pub(crate) fn flag(map: &Map<String, Value>, key: &str) -> bool {
 fn auth_kind(headers: &HeaderMap) -> &'static str {
     if headers.contains_key("vpsie-auth") {
         "vpsie-auth"
-    } else if headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer "))
+    } else if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer "))
     {
         "bearer"
     } else {

@@ -83,7 +83,9 @@ async fn get_vm(State(sim): Shared, Path(id): Path<String>) -> Response {
     match st.vms.iter().find(|v| v.identifier == id) {
         Some(v) => {
             let tags: Vec<Value> = v.tags.iter().map(|t| json!({ "name": t })).collect();
-            ok(json!({ "vmData": vm_json(v), "imageCategories": [], "vmTags": tags, "privateIpData": [], "floatingIpData": [] }))
+            ok(
+                json!({ "vmData": vm_json(v), "imageCategories": [], "vmTags": tags, "privateIpData": [], "floatingIpData": [] }),
+            )
         }
         None => ok(Value::Bool(false)),
     }
@@ -142,7 +144,12 @@ async fn delete(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response
     }))
 }
 
-fn with_vm(sim: &Sim, headers: &HeaderMap, body: &Bytes, f: impl FnOnce(&mut VmRec, &serde_json::Map<String, Value>)) -> Response {
+fn with_vm(
+    sim: &Sim,
+    headers: &HeaderMap,
+    body: &Bytes,
+    f: impl FnOnce(&mut VmRec, &serde_json::Map<String, Value>),
+) -> Response {
     let map = fields(headers, body);
     let id = text(&map, "vmIdentifier").unwrap_or_default();
     let mut st = sim.lock();

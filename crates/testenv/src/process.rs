@@ -1,0 +1,111 @@
+//! Child processes of a control plane: logs to files, one process group, and a watchdog that stops the
+//! group when the owning process dies (a shared instance lives in a `static`, which is never dropped).
+
+use std::fs::{self, File};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::error::{Error, Result};
+
+/// A running component.
+#[derive(Debug)]
+pub(crate) struct Proc {
+    pub(crate) name: &'static str,
+    pub(crate) child: Child,
+    pub(crate) log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `bin` with `args`, output to `<dir>/<name>.log`, in process group `group` (0: a new group
+    /// led by this process).
+    pub(crate) fn spawn(
+        name: &'static str,
+        bin: &Path,
+        args: &[String],
+        dir: &Path,
+        group: u32,
+        env: &[(&str, &Path)],
+    ) -> Result<Self> {
+        let log = dir.join(format!("{name}.log"));
+        let out = File::create(&log).map_err(|e| Error::io(&log, e))?;
+        let err = out.try_clone().map_err(|e| Error::io(&log, e))?;
+        let mut cmd = Command::new(bin);
+        cmd.args(args).current_dir(dir).stdin(Stdio::null()).stdout(out).stderr(err).process_group(group as i32);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().map_err(|e| Error::io(bin, e))?;
+        tracing::debug!(component = name, pid = child.id(), "started");
+        Ok(Self { name, child, log })
+    }
+
+    /// Whether it has exited, and how.
+    pub(crate) fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    /// The last `n` lines of its log.
+    pub(crate) fn tail(&self, n: usize) -> String {
+        tail(&self.log, n)
+    }
+
+    pub(crate) fn failure(&self, problem: String) -> Error {
+        Error::Component { component: self.name, problem, log: self.log.display().to_string(), tail: self.tail(40) }
+    }
+
+    pub(crate) fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The last `n` lines of a file.
+pub(crate) fn tail(path: &Path, n: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Starts a shell watchdog that, once process `owner` is gone, stops process group `group` and removes
+/// `dir`. It lives in its own group so stopping the control plane's group does not stop it first.
+pub(crate) fn watchdog(owner: u32, group: u32, dir: &Path) -> Result<Child> {
+    let script = r#"while kill -0 "$0" 2>/dev/null; do sleep 1; done
+kill -TERM -- "-$1" 2>/dev/null; sleep 2; kill -KILL -- "-$1" 2>/dev/null; rm -rf "$2""#;
+    Command::new("sh")
+        .args(["-c", script, &owner.to_string(), &group.to_string()])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::io(Path::new("sh"), e))
+}
+
+/// Sends SIGTERM to every process of a group (used by `cargo xtask cluster down`).
+pub fn kill_group(group: u32) -> bool {
+    Command::new("kill").args(["-TERM", "--", &format!("-{group}")]).status().is_ok_and(|s| s.success())
+}
+
+/// A free TCP port on 127.0.0.1 (bind to 0, read, release).
+pub(crate) fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))
+}
+
+/// A plain-HTTP GET on loopback (etcd and kwok health endpoints); the status code, or `None`.
+pub(crate) async fn http_status(port: u16, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut buf = vec![0u8; 64];
+    let n = s.read(&mut buf).await.ok()?;
+    let head = String::from_utf8_lossy(&buf[..n]);
+    head.split(' ').nth(1)?.parse().ok()
+}

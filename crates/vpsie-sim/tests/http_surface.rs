@@ -1,0 +1,214 @@
+//! The simulator's HTTP surface, spoken to with raw HTTP/1.1 so these tests do not depend on our client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vpsie_sim::{BootHook, BootedVm, FaultKind, FaultRule, SimConfig, SimHandle};
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+async fn http(sim: &SimHandle, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut stream = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", sim.addr());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    // Bodies are small; undo chunked encoding if the server chose it.
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = &after[n + 2..];
+        }
+        out
+    } else {
+        body.to_owned()
+    };
+    Reply { status, headers: head.to_owned(), body }
+}
+
+const AUTH: (&str, &str) = ("Vpsie-Auth", "sim-token");
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+async fn start() -> SimHandle {
+    SimHandle::start(SimConfig { boot_delay: Duration::from_millis(50), ..SimConfig::default() }).await.unwrap()
+}
+
+#[tokio::test]
+async fn auth_is_required_and_both_headers_work() {
+    let sim = start().await;
+    let r = http(&sim, "GET", "/apps/v2/vm", &[], "").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json(), json!({"error": true, "code": 401, "message": "Please authenticate"}));
+    assert_eq!(http(&sim, "GET", "/apps/v2/vm", &[AUTH], "").await.status, 200);
+    let bearer = http(&sim, "GET", "/api/v2/vm", &[("Authorization", "Bearer sim-token")], "").await;
+    assert_eq!(bearer.json(), json!({"error": false, "data": [], "total": 0}));
+}
+
+#[tokio::test]
+async fn exchange_accepts_form_and_json_and_answers_both_shapes() {
+    let sim = start().await;
+    let form = http(
+        &sim,
+        "POST",
+        "/apps/v2/auth/from/api",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "clientId=sim-client&clientSecret=sim-secret",
+    )
+    .await
+    .json();
+    let token = form["token"]["access"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(form["accessToken"]["token"], token.as_str());
+    assert!(form["accessToken"]["expires"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok());
+    let bearer = format!("Bearer {token}");
+    assert_eq!(http(&sim, "GET", "/apps/v2/tags", &[("Authorization", &bearer)], "").await.status, 200);
+    let bad =
+        http(&sim, "POST", "/apps/v2/auth/from/api", &[JSON], r#"{"clientId":"sim-client","clientSecret":"no"}"#).await;
+    assert_eq!(bad.status, 401);
+    sim.expire_tokens();
+    assert_eq!(http(&sim, "GET", "/apps/v2/tags", &[("Authorization", &bearer)], "").await.status, 401);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_missing_objects() {
+    let sim = start().await;
+    let r = http(&sim, "GET", "/apps/v2/nothing-here", &[AUTH], "").await;
+    assert_eq!((r.status, r.json()["message"].clone()), (404, json!("Not found")));
+    let r = http(&sim, "GET", "/apps/v2/vm/does-not-exist", &[AUTH], "").await;
+    assert_eq!(r.json(), json!({"error": false, "data": false}));
+}
+
+#[tokio::test]
+async fn admin_api_injects_faults_and_shows_the_log() {
+    let sim = start().await;
+    let rule = json!({"path_prefix": "/apps/v2/vm", "kind": "bad_gateway", "remaining": 1});
+    assert_eq!(http(&sim, "POST", "/__sim/faults", &[JSON], &rule.to_string()).await.status, 200);
+    let r = http(&sim, "GET", "/apps/v2/vm", &[AUTH], "").await;
+    assert_eq!(r.status, 502);
+    assert!(r.headers.to_ascii_lowercase().contains("content-type: text/html"));
+    assert!(r.body.contains("502 Bad Gateway"));
+    assert_eq!(http(&sim, "GET", "/apps/v2/vm", &[AUTH], "").await.status, 200, "rule fired once");
+    let log = http(&sim, "GET", "/__sim/requests", &[], "").await.json();
+    assert_eq!(log.as_array().map(Vec::len), Some(2), "admin calls are not logged: {log}");
+    assert_eq!(log[0]["fault"], "bad_gateway");
+    assert_eq!(log[0]["auth"], "vpsie-auth");
+
+    let slow = json!({"path_prefix": "/apps/v2/tags", "kind": "rate_limited", "retry_after_secs": 3});
+    http(&sim, "POST", "/__sim/faults", &[JSON], &slow.to_string()).await;
+    let r = http(&sim, "GET", "/apps/v2/tags", &[AUTH], "").await;
+    assert_eq!(r.status, 429);
+    assert!(r.headers.to_ascii_lowercase().contains("retry-after: 3"));
+    http(&sim, "DELETE", "/__sim/faults", &[], "").await;
+    assert_eq!(http(&sim, "GET", "/apps/v2/tags", &[AUTH], "").await.status, 200);
+
+    let settings = json!({"boot_delay_ms": 10, "never_boot": true, "max_vms": 5, "token_ttl_secs": 60});
+    http(&sim, "POST", "/__sim/settings", &[JSON], &settings.to_string()).await;
+    assert_eq!(http(&sim, "GET", "/__sim/settings", &[], "").await.json(), settings);
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<BootedVm>>);
+
+impl BootHook for Recorder {
+    fn vm_booted(&self, vm: &BootedVm) {
+        self.0.lock().unwrap().push(vm.clone());
+    }
+}
+
+fn create_body(sim: &SimHandle, hostname: &str) -> String {
+    let offer = sim.catalog().offer_by_nickname("dc-us-east-1", "sc-2cpu-4gb").unwrap().identifier.clone();
+    json!({
+        "resourceIdentifier": offer, "osIdentifier": "ubuntu-22.04-lts", "dcIdentifier": "dc-us-east-1",
+        "hostname": hostname, "addPublicIpV4": "1", "tags": ["cluster:demo"], "userData": "#cloud-config\nruncmd: []",
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn boot_hook_sees_the_booted_vm_with_its_user_data() {
+    let sim = start().await;
+    let recorder = Arc::new(Recorder::default());
+    sim.set_boot_hook(recorder.clone());
+    let r = http(&sim, "POST", "/apps/v2/vm", &[AUTH, JSON], &create_body(&sim, "hooked")).await;
+    assert_eq!(r.json(), json!({"error": false, "data": true}));
+    let pending = http(&sim, "GET", "/apps/v2/vm/pending", &[AUTH], "").await.json();
+    assert_eq!(pending["data"][0]["data"]["hostname"], "hooked");
+    assert_eq!(pending["data"][0]["data"]["addPublicIpV4"], true, "echo shows flags as bools");
+    assert!(!pending.to_string().contains("cloud-config"), "user data is not echoed");
+    for _ in 0..100 {
+        if !recorder.0.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let booted = recorder.0.lock().unwrap().clone();
+    assert_eq!(booted.len(), 1);
+    assert_eq!(booted[0].hostname, "hooked");
+    assert_eq!(booted[0].user_data.as_deref(), Some("#cloud-config\nruncmd: []"));
+    assert_eq!((booted[0].cpu, booted[0].ram_mib), (2, 4096));
+    let list = http(&sim, "GET", "/apps/v2/vm", &[AUTH], "").await.json();
+    assert_eq!(list["data"][0]["is_active"], 1);
+    assert_eq!(list["data"][0]["default_ip"], booted[0].default_ip.as_str());
+}
+
+/// Runs the same script against a fresh simulator and returns what it observed.
+async fn script(seed: u64) -> (Vec<u16>, Value) {
+    let sim = SimHandle::start(SimConfig { seed, boot_delay: Duration::from_millis(10), ..SimConfig::default() })
+        .await
+        .unwrap();
+    sim.add_fault(FaultRule::new(Some("GET"), "/apps/v2/tags", FaultKind::Unavailable).with_rate(0.5));
+    let mut statuses = Vec::new();
+    for _ in 0..24 {
+        statuses.push(http(&sim, "GET", "/apps/v2/tags", &[AUTH], "").await.status);
+    }
+    for h in ["d1", "d2"] {
+        http(&sim, "POST", "/apps/v2/vm", &[AUTH, JSON], &create_body(&sim, h)).await;
+        sim.force_boot(h);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let vms = http(&sim, "GET", "/apps/v2/vm", &[AUTH], "").await.json();
+    let ids: Value = vms["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| json!([v["identifier"], v["default_ip"], v["private_ip"]]))
+        .collect();
+    (statuses, ids)
+}
+
+#[tokio::test]
+async fn a_seeded_run_is_repeatable() {
+    let (a_status, a_ids) = script(42).await;
+    let (b_status, b_ids) = script(42).await;
+    let (c_status, _) = script(43).await;
+    assert_eq!(a_status, b_status);
+    assert_eq!(a_ids, b_ids);
+    assert_eq!(a_ids.as_array().map(Vec::len), Some(2));
+    assert!(a_status.contains(&503) && a_status.contains(&200), "rate 0.5 hits some: {a_status:?}");
+    assert_ne!(a_status, c_status, "another seed draws differently");
+}

@@ -1,0 +1,105 @@
+//! `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+/// The Kubernetes minor the binaries enable in k8s-openapi; clippy and docs over the whole workspace
+/// need it in the environment.
+pub(crate) const K8S_OPENAPI_VERSION: &str = "1.36";
+
+pub(crate) fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
+}
+
+pub(crate) fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root()).env("K8S_OPENAPI_ENABLED_VERSION", K8S_OPENAPI_VERSION);
+    c
+}
+
+fn step(name: &str, mut cmd: Command) -> anyhow::Result<()> {
+    let started = Instant::now();
+    println!("==> {name}");
+    let status = cmd.status().with_context(|| format!("starting {name}"))?;
+    println!(
+        "<== {name}: {} in {:.1}s",
+        if status.success() { "ok" } else { "FAILED" },
+        started.elapsed().as_secs_f64()
+    );
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    Ok(())
+}
+
+pub(crate) fn run(deny: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    step("cargo fmt --check", fmt)?;
+
+    let mut clippy = cargo();
+    clippy.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
+    step("cargo clippy -D warnings", clippy)?;
+
+    let mut test = cargo();
+    test.args(["test", "--workspace", "--locked"]);
+    step("cargo test --workspace", test)?;
+
+    let mut doc = cargo();
+    doc.args(["doc", "--no-deps", "--locked", "-p", "vpsie-client", "-p", "vpsie-sim"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    step("cargo doc (no warnings)", doc)?;
+
+    println!("==> vpsie-client example against vpsie-sim");
+    example()?;
+
+    if deny {
+        let mut d = cargo();
+        d.args(["deny", "--locked", "check", "bans", "licenses", "sources"]);
+        step("cargo deny check bans licenses sources", d)?;
+    }
+    println!("ci: all checks passed in {:.0}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Kills the simulator when the example is done or fails.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub(crate) fn example() -> anyhow::Result<()> {
+    let mut build = cargo();
+    build.args(["build", "--locked", "-p", "vpsie-sim", "-p", "vpsie-client", "--example", "quickstart", "--bins"]);
+    step("build simulator and example", build)?;
+    let target = root().join("target/debug");
+    let mut sim = Reap(
+        Command::new(target.join("vpsie-sim"))
+            .args(["--port", "0", "--boot-delay-ms", "300"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting vpsie-sim")?,
+    );
+    let stdout = sim.0.stdout.take().context("simulator stdout")?;
+    let mut base = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Some(url) = line.strip_prefix("vpsie-sim listening on ") {
+            base = Some(url.trim().to_owned());
+            break;
+        }
+    }
+    let base = base.context("the simulator did not print its address")?;
+    let mut ex = Command::new(target.join("examples/quickstart"));
+    ex.env("VPSIE_BASE_URL", &base).env("VPSIE_TOKEN", "sim-token").env("VPSIE_DELETE_PASSWORD", "sim-password");
+    step("quickstart example", ex)
+}
