@@ -23,13 +23,17 @@ fn read_state() -> anyhow::Result<Option<serde_json::Value>> {
 }
 
 fn group_alive(group: u64) -> bool {
-    std::process::Command::new("kill").args(["-0", "--", &format!("-{group}")]).status().is_ok_and(|s| s.success())
+    u32::try_from(group).is_ok_and(testenv::group_alive)
 }
 
 pub(crate) fn build() -> anyhow::Result<()> {
     let started = Instant::now();
     let bins = testenv::binaries::ensure()?;
-    println!("binaries in {} ({:.0}s)", bins.kube_apiserver.parent().map(|p| p.display().to_string()).unwrap_or_default(), started.elapsed().as_secs_f64());
+    println!(
+        "binaries in {} ({:.0}s)",
+        bins.kube_apiserver.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -63,8 +67,10 @@ pub(crate) fn down() -> anyhow::Result<()> {
         println!("no cluster is running");
         return Ok(());
     };
-    if let Some(group) = s["group"].as_u64() {
-        testenv::kill_group(group as u32);
+    if let Some(group) = s["group"].as_u64().and_then(|g| u32::try_from(g).ok())
+        && !testenv::kill_group(group, std::time::Duration::from_secs(5))
+    {
+        bail!("processes of group {group} did not stop");
     }
     let _ = std::fs::remove_file(state_file());
     if let Some(d) = s["dir"].as_str() {
@@ -87,7 +93,11 @@ pub(crate) async fn status() -> anyhow::Result<()> {
     } else {
         false
     };
-    println!("processes: {}; apiserver ready: {ready}; server: {}", if alive { "running" } else { "gone" }, s["server"].as_str().unwrap_or_default());
+    println!(
+        "processes: {}; apiserver ready: {ready}; server: {}",
+        if alive { "running" } else { "gone" },
+        s["server"].as_str().unwrap_or_default()
+    );
     println!("kubeconfig: {}", path.display());
     if !ready {
         bail!("the cluster is not ready");

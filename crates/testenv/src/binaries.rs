@@ -139,7 +139,8 @@ fn go() -> Result<Command> {
 fn run_with_progress(what: &str, mut cmd: Command) -> Result<()> {
     eprintln!("[testenv] {what} (first run only; about 5 minutes on 2 cores)");
     let started = Instant::now();
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(|e| Error::Build(format!("{what}: {e}")))?;
+    let mut child =
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(|e| Error::Build(format!("{what}: {e}")))?;
     let stderr = child.stderr.take();
     let collector = std::thread::spawn(move || {
         let mut buf = String::new();
@@ -163,7 +164,8 @@ fn run_with_progress(what: &str, mut cmd: Command) -> Result<()> {
     };
     let output = collector.join().unwrap_or_default();
     if !status.success() {
-        let tail: String = output.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail: String =
+            output.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
         return Err(Error::Build(format!("{what} failed ({status}):\n{tail}")));
     }
     eprintln!("[testenv] {what}: done in {:.0}s", started.elapsed().as_secs_f64());
@@ -177,8 +179,9 @@ fn module_dir(module: &str, version: &str) -> Result<PathBuf> {
         .output()
         .map_err(|e| Error::Build(format!("go mod download {module}: {e}")))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Build(format!("go mod download {module}@{version}: {e}: {text}{}", String::from_utf8_lossy(&out.stderr))))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::Build(format!("go mod download {module}@{version}: {e}: {text}{}", String::from_utf8_lossy(&out.stderr)))
+    })?;
     if let Some(err) = json.get("Error").and_then(|e| e.as_str()) {
         return Err(Error::Build(format!("go mod download {module}@{version}: {err}")));
     }
@@ -192,7 +195,9 @@ fn module_dir(module: &str, version: &str) -> Result<PathBuf> {
 /// locally upstream.
 fn wrapper_go_mod(upstream_go_mod: &str) -> String {
     let staging_version = KUBERNETES_VERSION.replacen('1', "0", 1);
-    let mut out = format!("module vpsie-autoscaler/k8s-binaries\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes v{KUBERNETES_VERSION}\n\nreplace (\n");
+    let mut out = format!(
+        "module vpsie-autoscaler/k8s-binaries\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes v{KUBERNETES_VERSION}\n\nreplace (\n"
+    );
     for line in upstream_go_mod.lines() {
         if let Some((module, target)) = line.trim().split_once("=>")
             && target.trim().starts_with("./staging/src/")
@@ -228,7 +233,10 @@ fn build_kubernetes(work: &Path, dest: &Path) -> Result<()> {
     let staging = work.join("out");
     fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
     let mut build = go()?;
-    build.current_dir(work).args(["build", "-trimpath", "-ldflags", &ldflags, "-o"]).arg(format!("{}/", staging.display()));
+    build
+        .current_dir(work)
+        .args(["build", "-trimpath", "-ldflags", &ldflags, "-o"])
+        .arg(format!("{}/", staging.display()));
     for c in K8S_COMMANDS {
         build.arg(format!("k8s.io/kubernetes/cmd/{c}"));
     }
@@ -244,9 +252,13 @@ fn build_kwok(dest: &Path) -> Result<()> {
     let staging = dest.join(".kwok-build");
     fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
     let mut install = go()?;
-    install
-        .env("GOBIN", &staging)
-        .args(["install", "-trimpath", "-ldflags", "-s -w", &format!("sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}")]);
+    install.env("GOBIN", &staging).args([
+        "install",
+        "-trimpath",
+        "-ldflags",
+        "-s -w",
+        &format!("sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}"),
+    ]);
     run_with_progress(&format!("building kwok {KWOK_VERSION}"), install)?;
     let module = module_dir("sigs.k8s.io/kwok", KWOK_VERSION)?;
     let mut stages = String::new();

@@ -163,12 +163,13 @@ impl ControlPlane {
             "--authorization-mode=RBAC",
             &format!("--client-ca-file={}", p.ca_cert.display()),
             &format!("--service-account-issuer=https://127.0.0.1:{api_port}"),
-            &format!("--service-account-key-file={}", p.sa_key.display()),
+            &format!("--service-account-key-file={}", p.sa_pub.display()),
             &format!("--service-account-signing-key-file={}", p.sa_key.display()),
             // As envtest: pods need not wait for the default ServiceAccount (pitfall 4).
             "--disable-admission-plugins=ServiceAccount",
         ]);
-        let apiserver = Proc::spawn("kube-apiserver", &cp.binaries.kube_apiserver, &apiserver_args, &cp.dir, group, &[])?;
+        let apiserver =
+            Proc::spawn("kube-apiserver", &cp.binaries.kube_apiserver, &apiserver_args, &cp.dir, group, &[])?;
         cp.procs.push(apiserver);
         write_kubeconfig(&cp.kubeconfig, &cp.server, &cp.pki.ca_cert, &cp.pki.admin)?;
         cp.wait_apiserver().await?;
@@ -304,14 +305,9 @@ impl ControlPlane {
 
     /// A client that authenticates with a bearer token (a ServiceAccount token, for RBAC tests).
     pub async fn client_with_token(&self, token: &str) -> Result<Client> {
-        let mut config = self.config().await?;
+        let mut config = config_from_kubeconfig(&self.kubeconfig).await?;
         config.auth_info = kube::config::AuthInfo { token: Some(token.to_owned().into()), ..Default::default() };
         Ok(Client::try_from(config)?)
-    }
-
-    async fn config(&self) -> Result<Config> {
-        let kc = Kubeconfig::read_from(&self.kubeconfig).map_err(|e| Error::Kubeconfig(e.to_string()))?;
-        Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.map_err(|e| Error::Kubeconfig(e.to_string()))
     }
 
     /// The admin kubeconfig (for kubectl: `KUBECONFIG=<path> kubectl get nodes`).
@@ -341,7 +337,16 @@ impl ControlPlane {
 
     /// The last `lines` lines of every component's log.
     pub fn log_tails(&self, lines: usize) -> String {
-        self.procs.iter().map(|p| format!("===== {} ({}) =====\n{}\n", p.name, p.log.display(), p.tail(lines))).collect()
+        self.procs
+            .iter()
+            .map(|p| format!("===== {} ({}) =====\n{}\n", p.name, p.log.display(), p.tail(lines)))
+            .collect()
+    }
+
+    /// A guard that prints every component's log tail if the thread panics while it lives. Use it in
+    /// tests on the shared instance, which is never dropped.
+    pub fn logs_on_panic(&self) -> LogsOnPanic<'_> {
+        LogsOnPanic(self)
     }
 
     /// Leaves the processes running (persistent mode) and forgets them.
@@ -351,13 +356,34 @@ impl ControlPlane {
     }
 }
 
-/// A client from a kubeconfig file.
+/// Prints a control plane's logs when dropped during a panic; see [`ControlPlane::logs_on_panic`].
+#[derive(Debug)]
+pub struct LogsOnPanic<'a>(&'a ControlPlane);
+
+impl Drop for LogsOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("control plane logs ({}):\n{}", self.0.dir.display(), self.0.log_tails(30));
+        }
+    }
+}
+
+/// A client from a kubeconfig file, with kube's default retry layer off.
+///
+/// kube 5 retries every 429/503/504 up to 15 times with backoff up to 1000 s by default
+/// (`Config::default_retry`). Tests must see the server's real answers: an Eviction refused by a
+/// PodDisruptionBudget is a 429, and with the default layer the call only returns after minutes.
 pub async fn client_from_kubeconfig(path: &Path) -> Result<Client> {
+    Ok(Client::try_from(config_from_kubeconfig(path).await?)?)
+}
+
+async fn config_from_kubeconfig(path: &Path) -> Result<Config> {
     let kc = Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?;
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+    let mut config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?;
-    Ok(Client::try_from(config)?)
+    config.default_retry = false;
+    Ok(config)
 }
 
 impl Drop for ControlPlane {

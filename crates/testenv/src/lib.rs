@@ -22,9 +22,9 @@ mod pki;
 mod process;
 mod shared;
 
-pub use control_plane::{Builder, ControlPlane, client_from_kubeconfig};
+pub use control_plane::{Builder, ControlPlane, LogsOnPanic, client_from_kubeconfig};
 pub use error::{Error, Result};
 pub use helpers::{KWOK_ANNOTATION, KwokNode, node_ready, wait_for};
 pub use pki::{ClientCert, Pki};
-pub use process::kill_group;
+pub use process::{group_alive, kill_group};
 pub use shared::shared;

@@ -31,8 +31,10 @@ pub struct Pki {
     pub serving_cert: PathBuf,
     /// apiserver serving key.
     pub serving_key: PathBuf,
-    /// Service-account signing key (private; the apiserver derives the public half).
+    /// Service-account signing key (private, PKCS#8).
     pub sa_key: PathBuf,
+    /// Its public half (the apiserver's `--service-account-key-file` takes only public keys or certs).
+    pub sa_pub: PathBuf,
     /// The cluster admin (`system:masters`).
     pub admin: ClientCert,
     /// kube-controller-manager (bound by bootstrap RBAC).
@@ -73,7 +75,8 @@ impl Pki {
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.distinguished_name.push(DnType::CommonName, "vpsie-autoscaler-testenv-ca");
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ca_params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let ca_cert = ca_params.self_signed(&ca_key)?;
         let ca_cert_path = write(dir, "ca.crt", &ca_cert.pem())?;
         let issuer = Issuer::new(ca_params, ca_key);
@@ -81,19 +84,25 @@ impl Pki {
         let issue = |name: &str, cn: &str, orgs: &[&str], server: bool| -> Result<(PathBuf, PathBuf)> {
             let key = KeyPair::generate()?;
             let cert = leaf(cn, orgs, server)?.signed_by(&key, &issuer)?;
-            Ok((write(dir, &format!("{name}.crt"), &cert.pem())?, write(dir, &format!("{name}.key"), &key.serialize_pem())?))
+            Ok((
+                write(dir, &format!("{name}.crt"), &cert.pem())?,
+                write(dir, &format!("{name}.key"), &key.serialize_pem())?,
+            ))
         };
         let client = |name: &str, cn: &str, orgs: &[&str]| -> Result<ClientCert> {
             let (cert, key) = issue(name, cn, orgs, false)?;
             Ok(ClientCert { user: cn.to_owned(), cert, key })
         };
         let (serving_cert, serving_key) = issue("apiserver", "kube-apiserver", &[], true)?;
-        let sa_key = write(dir, "sa.key", &KeyPair::generate()?.serialize_pem())?;
+        let sa = KeyPair::generate()?;
+        let sa_key = write(dir, "sa.key", &sa.serialize_pem())?;
+        let sa_pub = write(dir, "sa.pub", &sa.public_key_pem())?;
         Ok(Self {
             ca_cert: ca_cert_path,
             serving_cert,
             serving_key,
             sa_key,
+            sa_pub,
             admin: client("admin", "admin", &["system:masters"])?,
             controller_manager: client("kube-controller-manager", "system:kube-controller-manager", &[])?,
             scheduler: client("kube-scheduler", "system:kube-scheduler", &[])?,

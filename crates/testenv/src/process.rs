@@ -74,8 +74,9 @@ pub(crate) fn tail(path: &Path, n: usize) -> String {
 /// Starts a shell watchdog that, once process `owner` is gone, stops process group `group` and removes
 /// `dir`. It lives in its own group so stopping the control plane's group does not stop it first.
 pub(crate) fn watchdog(owner: u32, group: u32, dir: &Path) -> Result<Child> {
+    // dash's `kill` takes no `--`; a negative number after the signal is a process group.
     let script = r#"while kill -0 "$0" 2>/dev/null; do sleep 1; done
-kill -TERM -- "-$1" 2>/dev/null; sleep 2; kill -KILL -- "-$1" 2>/dev/null; rm -rf "$2""#;
+kill -TERM "-$1" 2>/dev/null; sleep 2; kill -KILL "-$1" 2>/dev/null; rm -rf "$2""#;
     Command::new("sh")
         .args(["-c", script, &owner.to_string(), &group.to_string()])
         .arg(dir)
@@ -87,9 +88,41 @@ kill -TERM -- "-$1" 2>/dev/null; sleep 2; kill -KILL -- "-$1" 2>/dev/null; rm -r
         .map_err(|e| Error::io(Path::new("sh"), e))
 }
 
-/// Sends SIGTERM to every process of a group (used by `cargo xtask cluster down`).
-pub fn kill_group(group: u32) -> bool {
-    Command::new("kill").args(["-TERM", "--", &format!("-{group}")]).status().is_ok_and(|s| s.success())
+fn signal_group(signal: &str, group: u32) -> bool {
+    Command::new("kill")
+        .args([signal, "--", &format!("-{group}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether any process of `group` is still running. Zombies do not count: processes orphaned by a
+/// detached `cluster up` are reparented to PID 1, which on some machines never reaps them, and
+/// `kill -0` succeeds on a zombie.
+pub fn group_alive(group: u32) -> bool {
+    let Ok(out) = Command::new("ps").args(["-eo", "pgid=,stat="]).output() else {
+        return signal_group("-0", group);
+    };
+    String::from_utf8_lossy(&out.stdout).lines().any(|line| {
+        let mut cols = line.split_whitespace();
+        cols.next().and_then(|g| g.parse::<u32>().ok()) == Some(group) && !cols.next().unwrap_or("Z").starts_with('Z')
+    })
+}
+
+/// Stops every process of a group: SIGTERM, then SIGKILL for whatever is left after `grace`
+/// (used by `cargo xtask cluster down`). Returns whether the group is gone.
+pub fn kill_group(group: u32, grace: std::time::Duration) -> bool {
+    signal_group("-TERM", group);
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline {
+        if !group_alive(group) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    signal_group("-KILL", group);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    !group_alive(group)
 }
 
 /// A free TCP port on 127.0.0.1 (bind to 0, read, release).
