@@ -42,6 +42,9 @@ pub(crate) fn run(deny: bool) -> anyhow::Result<()> {
     fmt.args(["fmt", "--all", "--check"]);
     step("cargo fmt --check", fmt)?;
 
+    println!("==> crdgen --check");
+    crate::crdgen::run(true)?;
+
     let mut clippy = cargo();
     clippy.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
     step("cargo clippy -D warnings", clippy)?;
@@ -51,7 +54,7 @@ pub(crate) fn run(deny: bool) -> anyhow::Result<()> {
     step("cargo test --workspace", test)?;
 
     let mut doc = cargo();
-    doc.args(["doc", "--no-deps", "--locked", "-p", "vpsie-client", "-p", "vpsie-sim"])
+    doc.args(["doc", "--no-deps", "--locked", "-p", "vpsie-client", "-p", "vpsie-sim", "-p", "autoscaler-api"])
         .env("RUSTDOCFLAGS", "-D warnings");
     step("cargo doc (no warnings)", doc)?;
 

@@ -2,6 +2,7 @@
 
 mod ci;
 mod cluster;
+mod crdgen;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,12 @@ enum Command {
         /// Skip `cargo deny` (when it is not installed).
         #[arg(long)]
         no_deny: bool,
+    },
+    /// Write deploy/crds/*.yaml from the Rust types (`--check`: fail when they are stale).
+    Crdgen {
+        /// Only check; write nothing.
+        #[arg(long)]
+        check: bool,
     },
     /// Run the vpsie-client example against a freshly started simulator.
     Example,
@@ -48,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci { no_deny } => ci::run(!no_deny),
         Command::Example => ci::example(),
+        Command::Crdgen { check } => crdgen::run(check),
         Command::Cluster { action } => match action {
             ClusterAction::Build => cluster::build(),
             ClusterAction::Up => cluster::up().await,
