@@ -140,3 +140,12 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Creates a namespace (tests sharing a control plane each use their own).
+pub async fn create_namespace(client: &Client, name: &str) -> Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let ns =
+        Namespace { metadata: ObjectMeta { name: Some(name.to_owned()), ..Default::default() }, ..Default::default() };
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await?;
+    Ok(())
+}

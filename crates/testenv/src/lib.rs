@@ -24,7 +24,7 @@ mod shared;
 
 pub use control_plane::{Builder, ControlPlane, LogsOnPanic, client_from_kubeconfig};
 pub use error::{Error, Result};
-pub use helpers::{KWOK_ANNOTATION, KwokNode, node_ready, wait_for};
+pub use helpers::{KWOK_ANNOTATION, KwokNode, create_namespace, node_ready, wait_for};
 pub use pki::{ClientCert, Pki};
 pub use process::{group_alive, kill_group};
 pub use shared::shared;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{
-    Container, Namespace, Node, Pod, PodSpec, PodTemplateSpec, ResourceRequirements, ServiceAccount,
+    Container, Node, Pod, PodSpec, PodTemplateSpec, ResourceRequirements, ServiceAccount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -21,8 +21,7 @@ use testenv::{ControlPlane, KwokNode, shared, wait_for};
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn namespace(client: &Client, name: &str) {
-    let ns = Namespace { metadata: ObjectMeta { name: Some(name.into()), ..Default::default() }, ..Default::default() };
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.unwrap();
+    testenv::create_namespace(client, name).await.unwrap();
 }
 
 fn labels(app: &str) -> BTreeMap<String, String> {

@@ -1,0 +1,39 @@
+//! What a drain may do and how long it may take.
+
+use std::time::Duration;
+
+/// Drain settings.
+#[derive(Debug, Clone)]
+pub struct DrainPolicy {
+    /// Evict pods whose data lives in emptyDir or hostPath volumes.
+    pub allow_local_storage: bool,
+    /// Evict pods no controller would recreate.
+    pub allow_controllerless: bool,
+    /// Evict pods annotated do-not-disrupt or safe-to-evict=false (a forced drain).
+    pub allow_do_not_disrupt: bool,
+    /// The whole drain, evictions and waiting for pods to go, must finish within this.
+    pub timeout: Duration,
+    /// Evictions in flight at once.
+    pub parallelism: usize,
+    /// First wait after an eviction refused by a PodDisruptionBudget (429); doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    /// Longest wait between eviction attempts.
+    pub max_backoff: Duration,
+    /// The NodeGroup of the node, for metric labels.
+    pub nodegroup: String,
+}
+
+impl Default for DrainPolicy {
+    fn default() -> Self {
+        Self {
+            allow_local_storage: false,
+            allow_controllerless: false,
+            allow_do_not_disrupt: false,
+            timeout: Duration::from_secs(600),
+            parallelism: 5,
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(10),
+            nodegroup: String::new(),
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Drains against the real control plane: budgets, blocking pods, DaemonSet and mirror pods, grace periods.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use autoscaler_api::constants::{ANNOTATION_DO_NOT_DISRUPT, ANNOTATION_SAFE_TO_EVICT, TAINT_TO_BE_DELETED};
+use autoscaler_drain::{BlockReason, DrainFailureReason, DrainPolicy, Drainer};
+use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{Container, Node, Pod, PodSpec, PodTemplateSpec, ResourceRequirements};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use testenv::{KwokNode, create_namespace, shared, wait_for};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn pod_spec(pool: &str) -> PodSpec {
+    PodSpec {
+        containers: vec![Container {
+            name: "app".into(),
+            image: Some("registry.k8s.io/pause:3.10".into()),
+            resources: Some(ResourceRequirements {
+                requests: Some([("cpu".to_owned(), Quantity("100m".into()))].into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        node_selector: Some(labels(&[("pool", pool)])),
+        termination_grace_period_seconds: Some(0),
+        ..Default::default()
+    }
+}
+
+fn deployment(name: &str, replicas: i32, pool: &str, annotations: &[(&str, &str)]) -> Deployment {
+    Deployment {
+        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector { match_labels: Some(labels(&[("app", name)])), ..Default::default() },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(&[("app", name)])),
+                    annotations: Some(labels(annotations)),
+                    ..Default::default()
+                }),
+                spec: Some(pod_spec(pool)),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn pdb(name: &str, app: &str, min_available: i32) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        spec: Some(PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(min_available)),
+            selector: Some(LabelSelector { match_labels: Some(labels(&[("app", app)])), ..Default::default() }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn running_on(pods: &[Pod], node: &str) -> usize {
+    pods.iter()
+        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .count()
+}
+
+async fn wait_running(client: &Client, ns: &str, app: &str, node: &str, want: usize) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let lp = ListParams::default().labels(&format!("app={app}"));
+    wait_for(&format!("{want} pods of {app} Running on {node}"), WAIT, || {
+        let (pods, lp) = (pods.clone(), lp.clone());
+        async move {
+            let n = running_on(&pods.list(&lp).await?.items, node);
+            Ok(if n == want { Ok(()) } else { Err(format!("{n} running on {node}")) })
+        }
+    })
+    .await
+    .unwrap();
+}
+
+async fn wait_budget(client: &Client, ns: &str, name: &str, allowed: i32) {
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), ns);
+    wait_for(&format!("PDB {name} allowing {allowed}"), WAIT, || {
+        let pdbs = pdbs.clone();
+        let name = name.to_owned();
+        async move {
+            let s = pdbs.get(&name).await?.status;
+            Ok(match s {
+                Some(s) if s.observed_generation == Some(1) && s.disruptions_allowed == Some(allowed) => Ok(()),
+                other => Err(format!("{other:?}")),
+            })
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// Whether the node is schedulable and carries none of our taints.
+async fn restored(client: &Client, node: &str) -> bool {
+    let n = Api::<Node>::all(client.clone()).get(node).await.unwrap();
+    let spec = n.spec.unwrap_or_default();
+    !spec.unschedulable.unwrap_or(false)
+        && !spec.taints.unwrap_or_default().iter().any(|t| t.key == TAINT_TO_BE_DELETED)
+}
+
+fn policy(timeout_secs: u64) -> DrainPolicy {
+    DrainPolicy {
+        timeout: Duration::from_secs(timeout_secs),
+        min_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(1),
+        nodegroup: "test".into(),
+        ..DrainPolicy::default()
+    }
+}
+
+#[tokio::test]
+async fn a_budget_allowing_one_evicts_one_at_a_time_and_completes() {
+    let cp = shared().await.unwrap();
+    let _logs = cp.logs_on_panic();
+    let client = cp.client().await.unwrap();
+    create_namespace(&client, "d-one").await.unwrap();
+    KwokNode::new("d-one-a", "4", "8Gi").label("pool", "d-one").create(&client).await.unwrap();
+    Api::<Deployment>::namespaced(client.clone(), "d-one")
+        .create(&PostParams::default(), &deployment("web", 3, "d-one", &[]))
+        .await
+        .unwrap();
+    wait_running(&client, "d-one", "web", "d-one-a", 3).await;
+    Api::<PodDisruptionBudget>::namespaced(client.clone(), "d-one")
+        .create(&PostParams::default(), &pdb("web-pdb", "web", 2))
+        .await
+        .unwrap();
+    wait_budget(&client, "d-one", "web-pdb", 1).await;
+
+    // The replacements have nowhere to go until a spare node appears 2 s into the drain, so after the
+    // first eviction the budget allows none: the drain must wait instead of evicting the other two.
+    let drainer = Drainer::new(client.clone(), policy(90));
+    let drain = tokio::spawn(async move { drainer.drain("d-one-a").await });
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "d-one");
+    let mut fewest_running = usize::MAX;
+    for _ in 0..20 {
+        let running = pods
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+            })
+            .count();
+        fewest_running = fewest_running.min(running);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(fewest_running, 2, "exactly one pod was disrupted while no replacement could run");
+    KwokNode::new("d-one-b", "4", "8Gi").label("pool", "d-one").create(&client).await.unwrap();
+    let drained = drain.await.unwrap().unwrap();
+    println!(
+        "drained {} in {:.1}s: {} evicted, {} budget waits",
+        drained.node(),
+        drained.duration().as_secs_f64(),
+        drained.evicted(),
+        drained.budget_waits()
+    );
+    assert_eq!(drained.evicted(), 3);
+    assert!(drained.budget_waits() > 0, "evictions waited for the budget");
+    wait_running(&client, "d-one", "web", "d-one-b", 3).await;
+    assert!(!restored(&client, "d-one-a").await, "a drained node stays cordoned and tainted");
+}
+
+#[tokio::test]
+async fn a_budget_allowing_none_fails_at_the_deadline_and_restores_the_node() {
+    let cp = shared().await.unwrap();
+    let _logs = cp.logs_on_panic();
+    let client = cp.client().await.unwrap();
+    create_namespace(&client, "d-none").await.unwrap();
+    KwokNode::new("d-none-a", "4", "8Gi").label("pool", "d-none").create(&client).await.unwrap();
+    Api::<Deployment>::namespaced(client.clone(), "d-none")
+        .create(&PostParams::default(), &deployment("db", 3, "d-none", &[]))
+        .await
+        .unwrap();
+    wait_running(&client, "d-none", "db", "d-none-a", 3).await;
+    Api::<PodDisruptionBudget>::namespaced(client.clone(), "d-none")
+        .create(&PostParams::default(), &pdb("db-pdb", "db", 3))
+        .await
+        .unwrap();
+    wait_budget(&client, "d-none", "db-pdb", 0).await;
+
+    let failure = Drainer::new(client.clone(), policy(4)).drain("d-none-a").await.unwrap_err();
+    println!("{failure}");
+    match &failure.reason {
+        DrainFailureReason::DisruptionBudget { pod, budgets } => {
+            assert!(pod.starts_with("d-none/db-"), "{pod}");
+            assert_eq!(budgets, &["db-pdb".to_owned()]);
+        }
+        other => panic!("expected a budget failure, got {other:?}"),
+    }
+    assert_eq!(failure.evicted, 0);
+    assert!(failure.rollback_error.is_none());
+    assert!(restored(&client, "d-none-a").await, "uncordoned and untainted");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "d-none");
+    assert_eq!(
+        running_on(&pods.list(&ListParams::default()).await.unwrap().items, "d-none-a"),
+        3,
+        "every pod still running"
+    );
+}
+
+#[tokio::test]
+async fn a_do_not_disrupt_pod_blocks_with_its_reason() {
+    let cp = shared().await.unwrap();
+    let _logs = cp.logs_on_panic();
+    let client = cp.client().await.unwrap();
+    create_namespace(&client, "d-dnd").await.unwrap();
+    KwokNode::new("d-dnd-a", "4", "8Gi").label("pool", "d-dnd").create(&client).await.unwrap();
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), "d-dnd");
+    deploys.create(&PostParams::default(), &deployment("free", 1, "d-dnd", &[])).await.unwrap();
+    deploys
+        .create(&PostParams::default(), &deployment("pinned", 1, "d-dnd", &[(ANNOTATION_DO_NOT_DISRUPT, "true")]))
+        .await
+        .unwrap();
+    wait_running(&client, "d-dnd", "pinned", "d-dnd-a", 1).await;
+    wait_running(&client, "d-dnd", "free", "d-dnd-a", 1).await;
+
+    let failure = Drainer::new(client.clone(), policy(30)).drain("d-dnd-a").await.unwrap_err();
+    match &failure.reason {
+        DrainFailureReason::Blocked { pod, reason } => {
+            assert!(pod.starts_with("d-dnd/pinned-"), "{pod}");
+            assert_eq!(*reason, BlockReason::DoNotDisrupt);
+        }
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    assert_eq!(failure.evicted, 0, "nothing is evicted when a pod blocks");
+    assert!(failure.to_string().contains("do-not-disrupt"), "{failure}");
+    assert!(restored(&client, "d-dnd-a").await);
+}
+
+#[tokio::test]
+async fn daemonset_and_mirror_pods_are_left_alone() {
+    let cp = shared().await.unwrap();
+    let _logs = cp.logs_on_panic();
+    let client = cp.client().await.unwrap();
+    create_namespace(&client, "d-ds").await.unwrap();
+    KwokNode::new("d-ds-a", "4", "8Gi").label("pool", "d-ds").create(&client).await.unwrap();
+    let ds = DaemonSet {
+        metadata: ObjectMeta { name: Some("agent".into()), ..Default::default() },
+        spec: Some(DaemonSetSpec {
+            selector: LabelSelector { match_labels: Some(labels(&[("app", "agent")])), ..Default::default() },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(labels(&[("app", "agent")])), ..Default::default() }),
+                spec: Some(pod_spec("d-ds")),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Api::<DaemonSet>::namespaced(client.clone(), "d-ds").create(&PostParams::default(), &ds).await.unwrap();
+    let mirror = Pod {
+        metadata: ObjectMeta {
+            name: Some("static-web-d-ds-a".into()),
+            labels: Some(labels(&[("app", "static")])),
+            annotations: Some(labels(&[("kubernetes.io/config.mirror", "abc123")])),
+            ..Default::default()
+        },
+        spec: Some(PodSpec { node_name: Some("d-ds-a".into()), ..pod_spec("d-ds") }),
+        ..Default::default()
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "d-ds");
+    pods.create(&PostParams::default(), &mirror).await.unwrap();
+    Api::<Deployment>::namespaced(client.clone(), "d-ds")
+        .create(&PostParams::default(), &deployment("app", 1, "d-ds", &[]))
+        .await
+        .unwrap();
+    wait_running(&client, "d-ds", "agent", "d-ds-a", 1).await;
+    wait_running(&client, "d-ds", "static", "d-ds-a", 1).await;
+    wait_running(&client, "d-ds", "app", "d-ds-a", 1).await;
+    // Somewhere for the Deployment's replacement to go (the DaemonSet adds its own pod there too).
+    KwokNode::new("d-ds-b", "4", "8Gi").label("pool", "d-ds").create(&client).await.unwrap();
+
+    let drained = Drainer::new(client.clone(), policy(60)).drain("d-ds-a").await.unwrap();
+    assert_eq!(drained.evicted(), 1, "only the Deployment pod is evicted");
+    let left = pods.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(running_on(&left, "d-ds-a"), 2, "the DaemonSet and mirror pods are still there");
+    assert!(left.iter().any(|p| p.metadata.name.as_deref() == Some("static-web-d-ds-a")));
+    wait_running(&client, "d-ds", "app", "d-ds-b", 1).await;
+}
+
+#[tokio::test]
+async fn a_pod_with_a_long_grace_period_is_waited_for() {
+    let cp = shared().await.unwrap();
+    let _logs = cp.logs_on_panic();
+    let client = cp.client().await.unwrap();
+    create_namespace(&client, "d-grace").await.unwrap();
+    KwokNode::new("d-grace-a", "4", "8Gi").label("pool", "d-grace").create(&client).await.unwrap();
+    // A finalizer stands in for a slow shutdown: the pod stays terminating until it is removed.
+    let slow = Pod {
+        metadata: ObjectMeta {
+            name: Some("slow".into()),
+            labels: Some(labels(&[("app", "slow")])),
+            annotations: Some(labels(&[(ANNOTATION_SAFE_TO_EVICT, "true")])),
+            finalizers: Some(vec!["test.vpsie.com/hold".into()]),
+            ..Default::default()
+        },
+        spec: Some(PodSpec { termination_grace_period_seconds: Some(120), ..pod_spec("d-grace") }),
+        ..Default::default()
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "d-grace");
+    pods.create(&PostParams::default(), &slow).await.unwrap();
+    wait_running(&client, "d-grace", "slow", "d-grace-a", 1).await;
+
+    let drainer = Drainer::new(client.clone(), policy(60));
+    let drain = tokio::spawn(async move { drainer.drain("d-grace-a").await });
+    wait_for("the pod to be terminating", WAIT, || {
+        let pods = pods.clone();
+        async move {
+            Ok(if pods.get("slow").await?.metadata.deletion_timestamp.is_some() {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            })
+        }
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!drain.is_finished(), "the drain waits while the pod terminates");
+    pods.patch("slow", &PatchParams::default(), &Patch::Merge(&serde_json::json!({"metadata": {"finalizers": null}})))
+        .await
+        .unwrap();
+    let drained = drain.await.unwrap().unwrap();
+    println!("drain took {:.1}s", drained.duration().as_secs_f64());
+    assert!(drained.duration() >= Duration::from_secs(3));
+    assert_eq!(drained.evicted(), 1);
+}
