@@ -127,8 +127,9 @@ impl TokenGrant {
 
     fn lifetime(&self) -> Option<Duration> {
         let expires: jiff::Timestamp = self.expires.as_deref()?.parse().ok()?;
-        let secs = expires.as_second() - jiff::Timestamp::now().as_second();
-        Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
+        // Milliseconds: truncating both ends to seconds could cut a short lifetime by a whole second.
+        let millis = expires.as_millisecond() - jiff::Timestamp::now().as_millisecond();
+        Some(Duration::from_millis(u64::try_from(millis).unwrap_or(0)))
     }
 }
 

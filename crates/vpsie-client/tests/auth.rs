@@ -43,16 +43,16 @@ async fn client_credentials_are_exchanged_once_and_reused() {
 
 #[tokio::test]
 async fn token_is_refreshed_before_it_expires() {
-    // Tokens live 3 s; the client refreshes 2 s before expiry, so after 1.2 s it must refresh
+    // Tokens live 6 s; the client refreshes 3 s before expiry, so after 3.3 s it must refresh
     // proactively, before the server would ever refuse the token.
-    let sim = sim_with(SimConfig { token_ttl: Duration::from_secs(3), ..SimConfig::default() }).await;
+    let sim = sim_with(SimConfig { token_ttl: Duration::from_secs(6), ..SimConfig::default() }).await;
     let mut cfg = credentials_config(&sim);
-    cfg.token_refresh_margin = Duration::from_secs(2);
+    cfg.token_refresh_margin = Duration::from_secs(3);
     let client = VpsieClient::new(cfg).unwrap();
     client.list_vms(None).await.unwrap();
     client.list_vms(None).await.unwrap();
     assert_eq!(sim.count_requests("POST", "/apps/v2/auth/from/api"), 1);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(3300)).await;
     client.list_vms(None).await.unwrap();
     assert_eq!(sim.count_requests("POST", "/apps/v2/auth/from/api"), 2, "refreshed proactively");
     assert!(sim.requests().iter().all(|r| r.status != 401), "no request was ever refused");

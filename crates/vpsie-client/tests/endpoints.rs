@@ -33,6 +33,7 @@ async fn vm_lifecycle_pending_then_ready_then_deleted() {
     assert_eq!(pending[0].data.hostname, "life-1");
     assert_eq!(pending[0].data.dc_identifier, DC);
 
+    sim.force_boot("life-1");
     let vm = wait_active(&client, "life-1").await;
     assert_eq!((vm.cpu, vm.ram), (4, 8192));
     assert!(vm.private_ip.is_some());
@@ -48,7 +49,7 @@ async fn vm_lifecycle_pending_then_ready_then_deleted() {
 
 #[tokio::test]
 async fn create_is_idempotent_across_a_crash() {
-    let sim = sim_with(SimConfig { boot_delay: Duration::from_millis(300), ..SimConfig::default() }).await;
+    let sim = sim().await;
     let req = CreateVmRequest::new("crash-safe", DC, offer(&sim, DC, "sc-2cpu-4gb"), OS);
     // First process: requests the VM, then "crashes" (the client is dropped before it records anything).
     {
@@ -59,6 +60,7 @@ async fn create_is_idempotent_across_a_crash() {
     let second = token_client(&sim);
     assert!(matches!(second.create_vm(&req).await.unwrap(), CreateOutcome::AlreadyExists(VmLookup::Pending(_))));
     // ...and again once it is active.
+    sim.force_boot("crash-safe");
     wait_active(&second, "crash-safe").await;
     assert!(matches!(second.create_vm(&req).await.unwrap(), CreateOutcome::AlreadyExists(VmLookup::Created(_))));
     assert_eq!(sim.count_requests("POST", "/apps/v2/vm"), 1);
@@ -155,7 +157,7 @@ async fn account_objects_round_trip() {
 
 #[tokio::test]
 async fn managed_kubernetes_groups_and_nodes() {
-    let sim = sim().await;
+    let sim = sim_with(SimConfig { boot_delay: Duration::from_millis(100), ..SimConfig::default() }).await;
     let cluster = sim.create_cluster("demo", DC, "1.36.3").unwrap();
     let client = token_client(&sim);
     let clusters = client.list_clusters().await.unwrap();

@@ -55,8 +55,9 @@ async fn http(sim: &SimHandle, method: &str, path: &str, headers: &[(&str, &str)
 const AUTH: (&str, &str) = ("Vpsie-Auth", "sim-token");
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
+/// VMs stay pending for 2 s, so a test always sees them pending; `force_boot` finishes them sooner.
 async fn start() -> SimHandle {
-    SimHandle::start(SimConfig { boot_delay: Duration::from_millis(50), ..SimConfig::default() }).await.unwrap()
+    SimHandle::start(SimConfig { boot_delay: Duration::from_secs(2), ..SimConfig::default() }).await.unwrap()
 }
 
 #[tokio::test]
@@ -160,6 +161,7 @@ async fn boot_hook_sees_the_booted_vm_with_its_user_data() {
     assert_eq!(pending["data"][0]["data"]["hostname"], "hooked");
     assert_eq!(pending["data"][0]["data"]["addPublicIpV4"], true, "echo shows flags as bools");
     assert!(!pending.to_string().contains("cloud-config"), "user data is not echoed");
+    assert!(sim.force_boot("hooked"));
     for _ in 0..100 {
         if !recorder.0.lock().unwrap().is_empty() {
             break;

@@ -9,8 +9,10 @@ use vpsie_sim::{SimConfig, SimHandle};
 pub(crate) const OS: &str = "ubuntu-22.04-lts";
 pub(crate) const DC: &str = "dc-us-east-1";
 
+/// A simulator whose VMs stay pending for 2 s: long enough that a test can always see a VM pending,
+/// even on a loaded machine. Tests that need a VM active boot it with `SimHandle::force_boot`.
 pub(crate) async fn sim() -> SimHandle {
-    sim_with(SimConfig { boot_delay: Duration::from_millis(100), ..SimConfig::default() }).await
+    sim_with(SimConfig { boot_delay: Duration::from_secs(2), ..SimConfig::default() }).await
 }
 
 pub(crate) async fn sim_with(config: SimConfig) -> SimHandle {
