@@ -562,8 +562,10 @@ impl State {
 mod tests {
     use super::*;
 
-    fn create(state: &mut State, hostname: &str, dc: &str, nickname: &str) -> Outcome<()> {
-        let resource = state.catalog.offer_by_nickname(dc, nickname).map(|o| o.identifier.clone()).unwrap_or_default();
+    /// Creates a VM in `dc` from the offer `nickname` of `offer_dc`.
+    fn create_from(state: &mut State, hostname: &str, dc: &str, offer_dc: &str, nickname: &str) -> Outcome<()> {
+        let resource =
+            state.catalog.offer_by_nickname(offer_dc, nickname).map(|o| o.identifier.clone()).unwrap_or_default();
         state.create_vm(CreateVm {
             hostname: hostname.into(),
             dc: dc.into(),
@@ -575,6 +577,10 @@ mod tests {
             user_data: None,
             echo: serde_json::json!({}),
         })
+    }
+
+    fn create(state: &mut State, hostname: &str, dc: &str, nickname: &str) -> Outcome<()> {
+        create_from(state, hostname, dc, dc, nickname)
     }
 
     #[tokio::test(start_paused = true)]
@@ -595,18 +601,7 @@ mod tests {
     #[test]
     fn offer_must_belong_to_the_datacenter() {
         let mut s = State::new(&SimConfig::default());
-        let wrong_dc = s.catalog.offer_by_nickname("dc-us-west-1", "sc-2cpu-4gb").map(|o| o.identifier.clone());
-        let r = s.create_vm(CreateVm {
-            hostname: "x".into(),
-            dc: "dc-us-east-1".into(),
-            resource: wrong_dc.unwrap_or_default(),
-            os: "ubuntu-22.04-lts".into(),
-            project_id: None,
-            notes: None,
-            tags: vec![],
-            user_data: None,
-            echo: serde_json::json!({}),
-        });
+        let r = create_from(&mut s, "x", "dc-us-east-1", "dc-us-west-1", "sc-2cpu-4gb");
         assert_eq!(r, Err(Refusal::Api("Please select the right package for this OS".into())));
     }
 
