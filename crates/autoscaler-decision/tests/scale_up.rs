@@ -1,0 +1,231 @@
+//! Scale-up plans on hand-built snapshots.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use autoscaler_decision::groups::{Expander, Limits, NodeGroup, Offering};
+use autoscaler_decision::model::{PodAffinityTerm, TopologyKey};
+use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
+use autoscaler_decision::{Node, Pod, Resources, ScaleUpInput, feasible, plan};
+
+const GI: i64 = 1 << 30;
+
+fn offering(id: &str, cpu: i64, mem_gi: i64, price: f64) -> Offering {
+    let mut allocatable = Resources::cpu_mem(cpu * 1000, mem_gi * GI);
+    allocatable.pods = 110;
+    Offering { id: id.into(), allocatable, monthly_price: price }
+}
+
+fn group(name: &str, max: i32, offerings: Vec<Offering>) -> NodeGroup {
+    NodeGroup {
+        name: name.into(),
+        max_nodes: max,
+        offerings,
+        labels: [("pool".to_owned(), name.to_owned())].into(),
+        zone: Some("dc-us-east-1".into()),
+        ..NodeGroup::default()
+    }
+}
+
+fn pods(prefix: &str, n: usize, cpu_milli: i64, mem: i64) -> Vec<Pod> {
+    (0..n).map(|i| Pod::new("default", &format!("{prefix}-{i}"), cpu_milli, mem)).collect()
+}
+
+fn input<'a>(nodes: &'a [Node], pending: &'a [Pod], groups: &'a [NodeGroup], expander: Expander) -> ScaleUpInput<'a> {
+    ScaleUpInput { nodes, pending, groups, expander }
+}
+
+/// Rebuilds every planned node from its group's template (DaemonSet pods included) and re-checks each
+/// placed pod against the predicates, in placement order, with all other planned nodes in view.
+fn assert_sound(p: &autoscaler_decision::ScaleUpPlan, pending: &[Pod], groups: &[NodeGroup]) {
+    let mut nodes: Vec<Node> = p
+        .new_nodes
+        .iter()
+        .map(|n| {
+            let g = groups.iter().find(|g| g.name == n.group).unwrap();
+            g.template(g.offerings.iter().find(|o| o.id == n.offering).unwrap(), &n.name)
+        })
+        .collect();
+    for (i, n) in p.new_nodes.iter().enumerate() {
+        for id in &n.pods {
+            let pod = pending.iter().find(|x| &x.id() == id).unwrap();
+            assert!(feasible(pod, &nodes[i], &nodes).is_ok(), "{id} on {}", n.name);
+            nodes[i].pods.push(pod.clone());
+        }
+        assert!(nodes[i].free().cpu_milli >= 0 && nodes[i].free().memory >= 0, "{} over-committed", n.name);
+    }
+    let placed = p.new_nodes.iter().map(|n| n.pods.len()).sum::<usize>() + p.on_existing.len() + p.unplaced.len();
+    assert_eq!(placed, pending.len(), "every pending pod is placed or explained exactly once");
+}
+
+#[test]
+fn pods_that_fit_on_existing_capacity_need_no_new_node() {
+    let mut node = Node::new("existing", 8000, 16 * GI);
+    node.group = Some("general".into());
+    let pending = pods("web", 3, 1000, GI);
+    let groups = vec![group("general", 10, vec![offering("sc-4cpu-8gb", 4, 8, 29.0)])];
+    let p = plan(input(&[node], &pending, &groups, Expander::LeastWaste));
+    assert!(p.new_nodes.is_empty());
+    assert_eq!(p.on_existing.len(), 3);
+    assert!(p.unplaced.is_empty());
+}
+
+#[test]
+fn in_flight_capacity_prevents_a_double_scale_up() {
+    // A node already being created (not ready) for the same pods absorbs them.
+    let groups = vec![group("general", 10, vec![offering("sc-4cpu-8gb", 4, 8, 29.0)])];
+    let mut in_flight = groups[0].template(&groups[0].offerings[0], "general-abc");
+    in_flight.ready = false;
+    let pending = pods("web", 2, 1500, GI);
+    let p = plan(input(&[in_flight], &pending, &groups, Expander::LeastWaste));
+    assert!(p.new_nodes.is_empty(), "{p:?}");
+    assert_eq!(p.on_existing.len(), 2);
+}
+
+#[test]
+fn one_pass_plans_every_node_needed() {
+    // 10 pods of 1.5 CPU on 4-CPU nodes: two per node, five nodes at once (never "+1 and wait").
+    let groups = vec![group("general", 10, vec![offering("sc-4cpu-8gb", 4, 8, 29.0)])];
+    let pending = pods("batch", 10, 1500, GI);
+    let p = plan(input(&[], &pending, &groups, Expander::LeastWaste));
+    assert_eq!(p.new_nodes.len(), 5);
+    assert!(p.new_nodes.iter().all(|n| n.pods.len() == 2));
+    assert!((p.monthly_cost() - 145.0).abs() < 1e-9);
+    assert_sound(&p, &pending, &groups);
+}
+
+#[test]
+fn max_nodes_is_respected_and_explained() {
+    let groups = vec![group("general-purpose", 2, vec![offering("sc-4cpu-8gb", 4, 8, 29.0)])];
+    let pending = pods("web", 5, 3000, GI);
+    let p = plan(input(&[], &pending, &groups, Expander::LeastWaste));
+    assert_eq!(p.new_nodes.len(), 2);
+    assert_eq!(p.unplaced.len(), 3);
+    let u = &p.unplaced[0];
+    assert_eq!(u.refusals[0].code, "max_nodes");
+    assert!(u.sentence().ends_with("general-purpose is at maxNodes 2"), "{}", u.sentence());
+}
+
+#[test]
+fn a_pod_larger_than_every_offering_is_explained() {
+    let groups = vec![group(
+        "general-purpose",
+        10,
+        vec![offering("sc-2cpu-4gb", 2, 4, 15.0), offering("sc-4cpu-8gb", 4, 8, 29.0)],
+    )];
+    let pending = vec![Pod::new("default", "huge", 6000, GI)];
+    let p = plan(input(&[], &pending, &groups, Expander::LeastWaste));
+    assert!(p.new_nodes.is_empty());
+    assert_eq!(p.unplaced[0].refusals[0].message, "needs 6 CPU; the largest offering of general-purpose has 4");
+}
+
+#[test]
+fn untolerated_taints_are_explained_and_tolerating_pods_use_the_group() {
+    let mut gpu = group("gpu", 5, vec![offering("co-8cpu-16gb", 8, 16, 90.0)]);
+    gpu.taints.push(Taint::new("dedicated", "gpu", TaintEffect::NoSchedule));
+    let groups = vec![gpu];
+    let plain = vec![Pod::new("default", "plain", 1000, GI)];
+    let p = plan(input(&[], &plain, &groups, Expander::LeastWaste));
+    assert_eq!(p.unplaced[0].refusals[0].message, "does not tolerate gpu's taint dedicated=gpu:NoSchedule");
+    let mut tolerant = plain.clone();
+    tolerant[0].tolerations.push(Toleration::equal("dedicated", "gpu", Some(TaintEffect::NoSchedule)));
+    let p = plan(input(&[], &tolerant, &groups, Expander::LeastWaste));
+    assert_eq!(p.new_nodes.len(), 1);
+}
+
+#[test]
+fn expanders_choose_differently() {
+    // Six pods of 1 CPU / 1 GiB. A 4-CPU node ($30) takes four with no waste ($7.50 a pod); a 16-CPU
+    // node ($40) takes all six for $6.67 a pod but leaves most of itself idle.
+    let groups =
+        vec![group("general", 10, vec![offering("sc-4cpu-4gb", 4, 4, 30.0), offering("sc-16cpu-16gb", 16, 16, 40.0)])];
+    let pending = pods("api", 6, 1000, GI);
+    let least_waste = plan(input(&[], &pending, &groups, Expander::LeastWaste));
+    assert_eq!(least_waste.new_nodes[0].offering, "sc-4cpu-4gb");
+    assert!((least_waste.monthly_cost() - 60.0).abs() < 1e-9);
+    let cheapest = plan(input(&[], &pending, &groups, Expander::Cheapest));
+    assert_eq!(cheapest.new_nodes.len(), 1);
+    assert_eq!(cheapest.new_nodes[0].offering, "sc-16cpu-16gb");
+    assert!((cheapest.monthly_cost() - 40.0).abs() < 1e-9);
+    assert_sound(&least_waste, &pending, &groups);
+    assert_sound(&cheapest, &pending, &groups);
+    // Priority prefers the higher-priority group even when another wastes less.
+    let mut hi = group("reserved", 10, vec![offering("sc-16cpu-16gb", 16, 16, 60.0)]);
+    hi.priority = 10;
+    let groups = vec![group("general", 10, vec![offering("sc-4cpu-4gb", 4, 4, 30.0)]), hi];
+    let prio = plan(input(&[], &pending, &groups, Expander::Priority));
+    assert_eq!(prio.new_nodes[0].group, "reserved");
+}
+
+#[test]
+fn hostname_anti_affinity_puts_one_pod_per_new_node() {
+    let groups = vec![group("general", 10, vec![offering("sc-8cpu-16gb", 8, 16, 50.0)])];
+    let mut pending = pods("nginx", 4, 100, 100 << 20);
+    for p in &mut pending {
+        p.labels.insert("app".into(), "nginx".into());
+        p.pod_anti_affinity.push(PodAffinityTerm {
+            selector: LabelSelector::labels(&[("app", "nginx")]),
+            namespaces: vec![],
+            topology: TopologyKey::Hostname,
+        });
+    }
+    let p = plan(input(&[], &pending, &groups, Expander::LeastWaste));
+    assert_eq!(p.new_nodes.len(), 4);
+    assert!(p.new_nodes.iter().all(|n| n.pods.len() == 1));
+    assert_sound(&p, &pending, &groups);
+}
+
+#[test]
+fn backoff_and_limits_are_respected() {
+    let mut g = group("general", 10, vec![offering("sc-4cpu-8gb", 4, 8, 29.0), offering("sc-8cpu-16gb", 8, 16, 50.0)]);
+    g.backoff.insert("sc-4cpu-8gb".into());
+    let pending = pods("web", 2, 1000, GI);
+    let p = plan(input(&[], &pending, std::slice::from_ref(&g), Expander::LeastWaste));
+    assert!(p.new_nodes.iter().all(|n| n.offering == "sc-8cpu-16gb"));
+
+    g.backoff.clear();
+    g.limits = Limits { max_monthly_cost: Some(60.0), ..Limits::default() };
+    let many = pods("batch", 6, 3000, GI);
+    let p = plan(input(&[], &many, std::slice::from_ref(&g), Expander::LeastWaste));
+    assert!(p.monthly_cost() <= 60.0 + 1e-9, "{}", p.monthly_cost());
+    assert!(!p.unplaced.is_empty());
+    assert_eq!(p.unplaced[0].refusals[0].code, "limits");
+    assert!(p.unplaced[0].sentence().contains("maxMonthlyCost 60.00"), "{}", p.unplaced[0].sentence());
+    assert_sound(&p, &many, std::slice::from_ref(&g));
+}
+
+#[test]
+fn daemonset_pods_take_their_share_of_new_nodes() {
+    let mut g = group("general", 10, vec![offering("sc-4cpu-8gb", 4, 8, 29.0)]);
+    g.daemonset_pods.push(Pod::new("kube-system", "agent", 500, GI));
+    // 2 pods of 2 CPU fit a bare 4-CPU node, but not next to a 0.5-CPU DaemonSet pod.
+    let pending = pods("web", 2, 2000, GI);
+    let p = plan(input(&[], &pending, std::slice::from_ref(&g), Expander::LeastWaste));
+    assert_eq!(p.new_nodes.len(), 2);
+    assert_sound(&p, &pending, std::slice::from_ref(&g));
+}
+
+#[test]
+fn the_same_input_gives_the_same_plan() {
+    let groups =
+        vec![group("general", 20, vec![offering("sc-2cpu-4gb", 2, 4, 15.0), offering("sc-4cpu-8gb", 4, 8, 29.0)])];
+    let mut pending = pods("a", 7, 700, GI);
+    pending.extend(pods("b", 5, 1900, 3 * GI));
+    let first = plan(input(&[], &pending, &groups, Expander::LeastWaste));
+    let mut reversed = pending.clone();
+    reversed.reverse();
+    assert_eq!(first, plan(input(&[], &pending, &groups, Expander::LeastWaste)));
+    assert_eq!(first, plan(input(&[], &reversed, &groups, Expander::LeastWaste)), "input order does not matter");
+    assert!(first.unplaced.is_empty());
+}
+
+#[test]
+fn a_mixed_plan_is_sound() {
+    let groups =
+        vec![group("general", 20, vec![offering("sc-2cpu-4gb", 2, 4, 15.0), offering("sc-4cpu-8gb", 4, 8, 29.0)])];
+    let mut pending = pods("w", 9, 1300, 2 * GI);
+    pending.extend(pods("s", 7, 300, GI / 2));
+    for expander in [Expander::LeastWaste, Expander::Cheapest, Expander::Priority] {
+        let p = plan(input(&[], &pending, &groups, expander));
+        assert!(p.unplaced.is_empty());
+        assert_sound(&p, &pending, &groups);
+    }
+}
