@@ -54,8 +54,10 @@ pub(crate) fn run(deny: bool) -> anyhow::Result<()> {
     step("cargo test --workspace", test)?;
 
     let mut doc = cargo();
-    doc.args(["doc", "--no-deps", "--locked", "-p", "vpsie-client", "-p", "vpsie-sim", "-p", "autoscaler-api"])
-        .env("RUSTDOCFLAGS", "-D warnings");
+    doc.args(["doc", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings");
+    for lib in ["vpsie-client", "vpsie-sim", "autoscaler-api", "autoscaler-drain", "autoscaler-decision"] {
+        doc.args(["-p", lib]);
+    }
     step("cargo doc (no warnings)", doc)?;
 
     println!("==> vpsie-client example against vpsie-sim");

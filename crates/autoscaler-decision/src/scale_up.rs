@@ -128,18 +128,27 @@ pub fn plan(input: ScaleUpInput<'_>) -> ScaleUpPlan {
     let mut placed = vec![false; queue.len()];
     let mut plan = ScaleUpPlan::default();
 
+    // Phase 1: free capacity of existing and in-flight nodes, for every pod that fits there. Doing this
+    // before opening any new node keeps a new node's greedy fill from taking pods that already have room.
+    for (i, pod) in queue.iter().enumerate() {
+        if let Some(n) = (0..cluster.len()).find(|&n| feasible(pod, &cluster[n], &cluster).is_ok()) {
+            cluster[n].pods.push((*pod).clone());
+            placed[i] = true;
+            plan.on_existing.push((pod.id(), cluster[n].name.clone()));
+        }
+    }
+    // Phase 2: new nodes for the rest, each filled greedily with the pending pods it can take.
+    let existing = cluster.len();
     for i in 0..queue.len() {
         if placed[i] {
             continue;
         }
         let pod = queue[i];
-        // Existing, in-flight and already planned nodes first.
-        if let Some(n) = (0..cluster.len()).find(|&n| feasible(pod, &cluster[n], &cluster).is_ok()) {
+        if let Some(n) = (existing..cluster.len()).find(|&n| feasible(pod, &cluster[n], &cluster).is_ok()) {
             cluster[n].pods.push(pod.clone());
             placed[i] = true;
-            match plan.new_nodes.iter_mut().find(|x| x.name == cluster[n].name) {
-                Some(new) => new.pods.push(pod.id()),
-                None => plan.on_existing.push((pod.id(), cluster[n].name.clone())),
+            if let Some(new) = plan.new_nodes.get_mut(n - existing) {
+                new.pods.push(pod.id());
             }
             continue;
         }

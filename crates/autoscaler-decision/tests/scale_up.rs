@@ -229,3 +229,18 @@ fn a_mixed_plan_is_sound() {
         assert_sound(&p, &pending, &groups);
     }
 }
+
+#[test]
+fn existing_room_is_used_before_a_new_node_is_filled() {
+    // The large pod needs a new node; the small one fits the existing node's free CPU and must go there,
+    // not onto the new node opened for the large one.
+    let mut node = Node::new("existing", 4000, 8 * GI);
+    node.group = Some("general".into());
+    node.pods.push(Pod::new("shop", "db-0", 2500, 4 * GI));
+    let groups = vec![group("general", 10, vec![offering("sc-4cpu-8gb", 4, 8, 29.0)])];
+    let pending = vec![Pod::new("default", "big", 3000, 2 * GI), Pod::new("default", "small", 1000, GI)];
+    let p = plan(input(&[node], &pending, &groups, Expander::LeastWaste));
+    assert_eq!(p.on_existing, vec![("default/small".to_owned(), "existing".to_owned())]);
+    assert_eq!(p.new_nodes.len(), 1);
+    assert_eq!(p.new_nodes[0].pods, vec!["default/big".to_owned()]);
+}

@@ -38,6 +38,7 @@ pub use boot::{BootHook, BootedVm};
 pub use catalog::{Catalog, Category, Datacenter, K8sSize, Offer, OsImage};
 pub use config::SimConfig;
 pub use faults::{FaultKind, FaultRule};
+pub use rng::SimRng;
 pub use state::{ClusterRec, GroupRec, LoggedRequest, NodeRec, PendingRec, RuntimeSettings, VmRec};
 
 /// How often pending VMs are checked for boot.
