@@ -401,6 +401,8 @@ impl Drop for ControlPlane {
             let _ = w.kill();
             let _ = w.wait();
         }
+        // After a failure the directory (logs, certificates, etcd data) is kept for inspection; its path
+        // heads the logs printed above.
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
