@@ -68,6 +68,35 @@ pub struct NodeGroup {
     pub backoff: BTreeSet<String>,
     /// The DaemonSet pods every new node of the group will carry.
     pub daemonset_pods: Vec<Pod>,
+    /// When its nodes may be removed.
+    pub scale_down: ScaleDown,
+}
+
+/// Scale-down settings of a group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScaleDown {
+    /// Whether its nodes may be removed at all.
+    pub enabled: bool,
+    /// A node is a candidate while requested CPU is under this fraction of allocatable.
+    pub cpu_threshold: f64,
+    /// A node is a candidate while requested memory is under this fraction of allocatable.
+    pub memory_threshold: f64,
+    /// Most of its nodes one decision may remove (the disruption budget in force).
+    pub max_disruptions: usize,
+    /// Whether pods with emptyDir or hostPath volumes may be evicted.
+    pub allow_local_storage: bool,
+}
+
+impl Default for ScaleDown {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cpu_threshold: 0.5,
+            memory_threshold: 0.5,
+            max_disruptions: 1,
+            allow_local_storage: false,
+        }
+    }
 }
 
 /// What a group already has (existing and in-flight nodes).
@@ -122,16 +151,21 @@ impl NodeGroup {
         None
     }
 
-    /// A node of `offering` as it would register, carrying the group's DaemonSet pods.
-    pub fn template(&self, offering: &Offering, name: &str) -> Node {
+    /// The labels a new node named `name` registers with: the group's labels, host name and zone.
+    pub fn template_labels(&self, name: &str) -> Labels {
         let mut labels = self.labels.clone();
         labels.insert(LABEL_HOSTNAME.to_owned(), name.to_owned());
         if let Some(zone) = &self.zone {
             labels.insert(LABEL_ZONE.to_owned(), zone.clone());
         }
+        labels
+    }
+
+    /// A node of `offering` as it would register, carrying the group's DaemonSet pods.
+    pub fn template(&self, offering: &Offering, name: &str) -> Node {
         Node {
             name: name.to_owned(),
-            labels,
+            labels: self.template_labels(name),
             allocatable: offering.allocatable.clone(),
             taints: self.taints.clone(),
             unschedulable: false,

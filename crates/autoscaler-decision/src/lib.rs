@@ -1,8 +1,11 @@
 //! The scaling-decision core: plain data in, plans out. No async, no I/O, no kube client, no clock.
 //!
 //! The model ([`model`], [`resources`], [`selectors`], [`groups`]), the scheduling predicates
-//! ([`predicates`]) that mirror kube-scheduler's filters, and scale-up planning ([`scale_up`]).
-//! Scale-down, consolidation and cost bounds are still to come.
+//! ([`predicates`]) that mirror kube-scheduler's filters, scale-up planning ([`scale_up`]), scale-down
+//! ([`scale_down`]), consolidation ([`consolidation`]), a cost lower bound and two anchor-shaped baselines
+//! ([`cost`]), a plan verifier that replays plans through the predicates ([`verify`]), and the benchmark
+//! workloads ([`workloads`]). Plans run on an incremental simulation with equivalence classes and counters
+//! per selector term and topology domain, so 20,000 pending pods plan in tens of milliseconds.
 //!
 //! # Worked example
 //!
@@ -48,17 +51,25 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod consolidation;
 #[cfg(feature = "k8s")]
 pub mod convert;
+pub mod cost;
 pub mod groups;
 pub mod model;
 pub mod predicates;
 pub mod quantity;
 pub mod resources;
+pub mod scale_down;
 pub mod scale_up;
 pub mod selectors;
+mod sim;
+pub mod verify;
+pub mod workloads;
 
-pub use model::{Node, Pod};
+pub use consolidation::{Consolidation, ConsolidationInput, ConsolidationPlan, consolidate};
+pub use model::{Node, Pdb, Pod};
 pub use predicates::{Unfit, feasible};
 pub use resources::Resources;
+pub use scale_down::{ScaleDownInput, ScaleDownPlan, plan_scale_down};
 pub use scale_up::{ScaleUpInput, ScaleUpPlan, plan};

@@ -134,6 +134,11 @@ impl Pod {
         }
     }
 
+    /// Runs on every node by its DaemonSet (or is a static mirror pod): it goes away with the node.
+    pub fn is_node_bound(&self) -> bool {
+        matches!(self.owner_kind.as_deref(), Some("DaemonSet" | "Node"))
+    }
+
     /// `namespace/name`.
     pub fn id(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
@@ -147,6 +152,26 @@ impl Pod {
             term.namespaces.contains(&self.namespace)
         };
         ns_ok && term.selector.matches(&self.labels)
+    }
+}
+
+/// A PodDisruptionBudget as the decision needs it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pdb {
+    /// Name.
+    pub name: String,
+    /// Namespace (it selects pods of this namespace only).
+    pub namespace: String,
+    /// Which pods it covers.
+    pub selector: LabelSelector,
+    /// `status.disruptionsAllowed`.
+    pub disruptions_allowed: i32,
+}
+
+impl Pdb {
+    /// Whether it covers `pod`.
+    pub fn covers(&self, pod: &Pod) -> bool {
+        pod.namespace == self.namespace && self.selector.matches(&pod.labels)
     }
 }
 

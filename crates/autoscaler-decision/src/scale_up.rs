@@ -10,6 +10,8 @@ use crate::groups::{Expander, NodeGroup, Offering, Usage};
 use crate::model::{Node, Pod};
 use crate::predicates::{Unfit, feasible};
 use crate::resources::{ResourceName, format_cpu, format_memory};
+use crate::sim::place::{Placement, Placer, Strategy};
+use crate::sim::state::PodRef;
 
 /// A new node in a plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,6 +68,9 @@ pub struct ScaleUpPlan {
     pub new_nodes: Vec<NewNode>,
     /// Pods left pending, with reasons.
     pub unplaced: Vec<Unplaced>,
+    /// Every placement `(pod, node)` in the order it was decided: replaying it pod by pod through
+    /// [`crate::feasible`], each new node appearing with its first pod, reproduces the plan.
+    pub sequence: Vec<(String, String)>,
 }
 
 impl ScaleUpPlan {
@@ -97,175 +102,67 @@ pub struct ScaleUpInput<'a> {
     pub expander: Expander,
 }
 
-/// Larger pods first (first-fit decreasing), then by name, so the plan is deterministic.
-fn order(pending: &[Pod]) -> Vec<&Pod> {
-    let mut v: Vec<&Pod> = pending.iter().collect();
-    v.sort_by(|a, b| {
-        (b.requests.cpu_milli, b.requests.memory)
-            .cmp(&(a.requests.cpu_milli, a.requests.memory))
-            .then_with(|| a.id().cmp(&b.id()))
-    });
-    v
-}
-
-/// A scored option for one new node.
-struct Option_ {
-    group: usize,
-    offering: usize,
-    /// Pending pods (indexes into the ordered queue) the node would take.
-    takes: Vec<usize>,
-    waste: f64,
-    price_per_pod: f64,
-    priority: i32,
-    price: f64,
-}
-
-/// Plans the scale-up.
+/// Plans the scale-up: every pending pod is placed on an existing or in-flight node, on a new node, or
+/// explained.
 pub fn plan(input: ScaleUpInput<'_>) -> ScaleUpPlan {
-    let queue = order(input.pending);
-    let mut cluster: Vec<Node> = input.nodes.to_vec();
-    let mut usage: Vec<Usage> = input.groups.iter().map(|g| g.usage(input.nodes)).collect();
-    let mut placed = vec![false; queue.len()];
-    let mut plan = ScaleUpPlan::default();
+    plan_with(input, Strategy::Planner(input.expander))
+}
 
-    // Phase 1: free capacity of existing and in-flight nodes, for every pod that fits there. Doing this
-    // before opening any new node keeps a new node's greedy fill from taking pods that already have room.
-    for (i, pod) in queue.iter().enumerate() {
-        if let Some(n) = (0..cluster.len()).find(|&n| feasible(pod, &cluster[n], &cluster).is_ok()) {
-            cluster[n].pods.push((*pod).clone());
-            placed[i] = true;
-            plan.on_existing.push((pod.id(), cluster[n].name.clone()));
+/// Plans with a given strategy (the baselines use the same simulation with other strategies).
+pub(crate) fn plan_with(input: ScaleUpInput<'_>, strategy: Strategy) -> ScaleUpPlan {
+    let pods: Vec<&Pod> = input.pending.iter().collect();
+    let placer = Placer::new(input.nodes, pods.clone(), input.groups, 0);
+    let (placement, placer) = placer.run(strategy);
+    to_plan(&placement, &placer, input, &pods)
+}
+
+/// Turns a placement into a plan, explaining each pod left over once per class.
+pub(crate) fn to_plan(
+    placement: &Placement,
+    placer: &Placer<'_>,
+    input: ScaleUpInput<'_>,
+    pods: &[&Pod],
+) -> ScaleUpPlan {
+    let sim = &placer.sim;
+    let mut plan = ScaleUpPlan::default();
+    for &(i, n) in &placement.sequence {
+        let step = (pods[i].id(), sim.nodes[n].name.clone());
+        if n < placement.existing {
+            plan.on_existing.push(step.clone());
         }
+        plan.sequence.push(step);
     }
-    // Phase 2: new nodes for the rest, each filled greedily with the pending pods it can take.
-    let existing = cluster.len();
-    for i in 0..queue.len() {
-        if placed[i] {
-            continue;
+    for &(n, g, o) in &placement.new_nodes {
+        let group = &input.groups[g];
+        let offering = &group.offerings[o];
+        plan.new_nodes.push(NewNode {
+            name: sim.nodes[n].name.clone(),
+            group: group.name.clone(),
+            offering: offering.id.clone(),
+            monthly_price: offering.monthly_price,
+            pods: sim.nodes[n]
+                .pods
+                .iter()
+                .filter_map(|r| match r {
+                    PodRef::Placed(i) => Some(pods[*i].id()),
+                    _ => None,
+                })
+                .collect(),
+        });
+    }
+    let left: Vec<usize> = (0..pods.len()).filter(|&i| placement.node_of[i].is_none()).collect();
+    if !left.is_empty() {
+        let cluster = sim.to_nodes(input.nodes, pods);
+        let mut by_class: BTreeMap<usize, Vec<GroupRefusal>> = BTreeMap::new();
+        for i in left {
+            let refusals = by_class
+                .entry(sim.placed_class[i])
+                .or_insert_with(|| explain(pods[i], &cluster, input.groups, &placer.usage).refusals);
+            plan.unplaced.push(Unplaced { pod: pods[i].id(), refusals: refusals.clone() });
         }
-        let pod = queue[i];
-        if let Some(n) = (existing..cluster.len()).find(|&n| feasible(pod, &cluster[n], &cluster).is_ok()) {
-            cluster[n].pods.push(pod.clone());
-            placed[i] = true;
-            if let Some(new) = plan.new_nodes.get_mut(n - existing) {
-                new.pods.push(pod.id());
-            }
-            continue;
-        }
-        match best_option(&queue, &placed, i, &cluster, input.groups, &usage, input.expander, plan.new_nodes.len()) {
-            Some(opt) => {
-                let group = &input.groups[opt.group];
-                let offering = &group.offerings[opt.offering];
-                let name = format!("{}-new-{}", group.name, plan.new_nodes.len() + 1);
-                let mut node = group.template(offering, &name);
-                let mut pods = Vec::new();
-                for &k in &opt.takes {
-                    node.pods.push(queue[k].clone());
-                    placed[k] = true;
-                    pods.push(queue[k].id());
-                }
-                cluster.push(node);
-                let u = &mut usage[opt.group];
-                u.nodes += 1;
-                u.monthly_cost += offering.monthly_price;
-                u.cpu_milli += offering.allocatable.cpu_milli;
-                u.memory += offering.allocatable.memory;
-                plan.new_nodes.push(NewNode {
-                    name,
-                    group: group.name.clone(),
-                    offering: offering.id.clone(),
-                    monthly_price: offering.monthly_price,
-                    pods,
-                });
-            }
-            None => plan.unplaced.push(explain(pod, &cluster, input.groups, &usage)),
-        }
+        plan.unplaced.sort_by(|a, b| a.pod.cmp(&b.pod));
     }
     plan
-}
-
-/// The best new node for `queue[first]`, filled greedily with the other pending pods it can take.
-#[allow(clippy::too_many_arguments)]
-fn best_option(
-    queue: &[&Pod],
-    placed: &[bool],
-    first: usize,
-    cluster: &[Node],
-    groups: &[NodeGroup],
-    usage: &[Usage],
-    expander: Expander,
-    planned: usize,
-) -> Option<Option_> {
-    let mut best: Option<Option_> = None;
-    let mut view: Vec<Node> = cluster.to_vec();
-    for (gi, group) in groups.iter().enumerate() {
-        if usage[gi].nodes >= group.max_nodes {
-            continue;
-        }
-        for (oi, offering) in group.offerings.iter().enumerate() {
-            if group.backoff.contains(&offering.id) || group.limit_exceeded(&usage[gi], offering).is_some() {
-                continue;
-            }
-            let template = group.template(offering, &format!("{}-new-{}", group.name, planned + 1));
-            view.push(template);
-            let last = view.len() - 1;
-            let mut takes = Vec::new();
-            if feasible(queue[first], &view[last], &view).is_ok() {
-                view[last].pods.push(queue[first].clone());
-                takes.push(first);
-                for k in first + 1..queue.len() {
-                    if !placed[k] && feasible(queue[k], &view[last], &view).is_ok() {
-                        view[last].pods.push(queue[k].clone());
-                        takes.push(k);
-                    }
-                }
-            }
-            let node = view.pop();
-            let Some(node) = node.filter(|_| !takes.is_empty()) else { continue };
-            let used = node.requested();
-            let alloc = &node.allocatable;
-            let frac = |u: i64, a: i64| if a > 0 { 1.0 - u as f64 / a as f64 } else { 0.0 };
-            let waste = (frac(used.cpu_milli, alloc.cpu_milli) + frac(used.memory, alloc.memory)) / 2.0;
-            let candidate = Option_ {
-                group: gi,
-                offering: oi,
-                price_per_pod: offering.monthly_price / takes.len() as f64,
-                takes,
-                waste,
-                priority: group.priority,
-                price: offering.monthly_price,
-            };
-            if best.as_ref().is_none_or(|b| better(&candidate, b, expander)) {
-                best = Some(candidate);
-            }
-        }
-    }
-    best
-}
-
-/// Whether `a` beats `b` under the expander; ties fall to price, then to the earlier option.
-fn better(a: &Option_, b: &Option_, expander: Expander) -> bool {
-    const EPS: f64 = 1e-9;
-    let by_waste = |a: &Option_, b: &Option_| {
-        if (a.waste - b.waste).abs() > EPS { a.waste < b.waste } else { a.price + EPS < b.price }
-    };
-    match expander {
-        Expander::LeastWaste => by_waste(a, b),
-        Expander::Cheapest => {
-            if (a.price_per_pod - b.price_per_pod).abs() > EPS {
-                a.price_per_pod < b.price_per_pod
-            } else {
-                by_waste(a, b)
-            }
-        }
-        Expander::Priority => {
-            if a.priority != b.priority {
-                a.priority > b.priority
-            } else {
-                by_waste(a, b)
-            }
-        }
-    }
 }
 
 /// Why no group can take `pod`, one reason per group.

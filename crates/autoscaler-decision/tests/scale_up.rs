@@ -4,7 +4,7 @@
 use autoscaler_decision::groups::{Expander, Limits, NodeGroup, Offering};
 use autoscaler_decision::model::{PodAffinityTerm, TopologyKey};
 use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
-use autoscaler_decision::{Node, Pod, Resources, ScaleUpInput, feasible, plan};
+use autoscaler_decision::{Node, Pod, Resources, ScaleUpInput, plan};
 
 const GI: i64 = 1 << 30;
 
@@ -33,27 +33,17 @@ fn input<'a>(nodes: &'a [Node], pending: &'a [Pod], groups: &'a [NodeGroup], exp
     ScaleUpInput { nodes, pending, groups, expander }
 }
 
-/// Rebuilds every planned node from its group's template (DaemonSet pods included) and re-checks each
-/// placed pod against the predicates, in placement order, with all other planned nodes in view.
+/// Replays the plan through the reference predicates (new nodes appear with their first pod).
 fn assert_sound(p: &autoscaler_decision::ScaleUpPlan, pending: &[Pod], groups: &[NodeGroup]) {
-    let mut nodes: Vec<Node> = p
-        .new_nodes
-        .iter()
-        .map(|n| {
-            let g = groups.iter().find(|g| g.name == n.group).unwrap();
-            g.template(g.offerings.iter().find(|o| o.id == n.offering).unwrap(), &n.name)
-        })
-        .collect();
-    for (i, n) in p.new_nodes.iter().enumerate() {
-        for id in &n.pods {
-            let pod = pending.iter().find(|x| &x.id() == id).unwrap();
-            assert!(feasible(pod, &nodes[i], &nodes).is_ok(), "{id} on {}", n.name);
-            nodes[i].pods.push(pod.clone());
-        }
-        assert!(nodes[i].free().cpu_milli >= 0 && nodes[i].free().memory >= 0, "{} over-committed", n.name);
-    }
-    let placed = p.new_nodes.iter().map(|n| n.pods.len()).sum::<usize>() + p.on_existing.len() + p.unplaced.len();
-    assert_eq!(placed, pending.len(), "every pending pod is placed or explained exactly once");
+    assert_eq!(autoscaler_decision::verify::scale_up_plan(p, &[], pending, groups), Ok(()));
+}
+
+#[test]
+fn the_cluster_autoscaler_runonce_workload_needs_exactly_1000_nodes() {
+    let w = autoscaler_decision::workloads::cluster_autoscaler_runonce(50_000);
+    let p = plan(input(&[], &w.pods, &w.groups, Expander::LeastWaste));
+    assert_eq!(p.new_nodes.len(), 1000);
+    assert!(p.unplaced.is_empty());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! [`Unfit`] with a machine-readable variant and a one-sentence explanation.
 
 mod inter_pod;
-mod node;
+pub(crate) mod node;
 mod spread;
 
 pub use inter_pod::inter_pod_affinity;

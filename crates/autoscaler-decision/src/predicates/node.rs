@@ -2,7 +2,7 @@
 
 use super::Unfit;
 use crate::model::{Node, Pod};
-use crate::selectors::{Taint, TaintEffect};
+use crate::selectors::{Labels, NodeSelectorTerm, Taint, TaintEffect};
 
 /// The taint kube-scheduler treats a cordoned node as having.
 fn unschedulable_taint() -> Taint {
@@ -11,31 +11,48 @@ fn unschedulable_taint() -> Taint {
 
 /// NodeUnschedulable: a cordoned node takes only pods that tolerate `node.kubernetes.io/unschedulable`.
 pub fn unschedulable(pod: &Pod, node: &Node) -> Result<(), Unfit> {
-    let taint = unschedulable_taint();
-    if node.unschedulable && !pod.tolerations.iter().any(|t| t.tolerates(&taint)) {
+    if node.unschedulable && !tolerates_unschedulable(pod) {
         return Err(Unfit::Unschedulable);
     }
     Ok(())
 }
 
+/// Whether the pod tolerates the taint of a cordoned node.
+pub(crate) fn tolerates_unschedulable(pod: &Pod) -> bool {
+    let taint = unschedulable_taint();
+    pod.tolerations.iter().any(|t| t.tolerates(&taint))
+}
+
 /// NodeAffinity: every `nodeSelector` label matches, and one of the required terms (if any) matches.
 pub fn node_affinity(pod: &Pod, node: &Node) -> Result<(), Unfit> {
-    let selector_ok = pod.node_selector.iter().all(|(k, v)| node.labels.get(k) == Some(v));
-    let affinity_ok = pod.node_affinity.is_empty() || pod.node_affinity.iter().any(|t| t.matches(&node.labels));
-    if selector_ok && affinity_ok { Ok(()) } else { Err(Unfit::NodeAffinity) }
+    if node_labels_match(pod, &node.labels) { Ok(()) } else { Err(Unfit::NodeAffinity) }
+}
+
+/// Whether node labels satisfy the pod's `nodeSelector` and required node affinity.
+pub(crate) fn node_labels_match(pod: &Pod, labels: &Labels) -> bool {
+    selector_and_affinity_match(&pod.node_selector, &pod.node_affinity, labels)
+}
+
+/// Every `nodeSelector` entry is among `labels`, and one of the terms (if any) matches them.
+pub(crate) fn selector_and_affinity_match(selector: &Labels, terms: &[NodeSelectorTerm], labels: &Labels) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+        && (terms.is_empty() || terms.iter().any(|t| t.matches(labels)))
 }
 
 /// TaintToleration: every NoSchedule and NoExecute taint is tolerated (PreferNoSchedule never blocks).
 pub fn taints_tolerated(pod: &Pod, node: &Node) -> Result<(), Unfit> {
-    match node
-        .taints
-        .iter()
-        .filter(|t| t.effect != TaintEffect::PreferNoSchedule)
-        .find(|t| !pod.tolerations.iter().any(|tol| tol.tolerates(t)))
-    {
+    match untolerated(pod, &node.taints) {
         Some(t) => Err(Unfit::Taint(t.clone())),
         None => Ok(()),
     }
+}
+
+/// The first NoSchedule/NoExecute taint among `taints` the pod does not tolerate.
+pub(crate) fn untolerated<'t>(pod: &Pod, taints: &'t [Taint]) -> Option<&'t Taint> {
+    taints
+        .iter()
+        .filter(|t| t.effect != TaintEffect::PreferNoSchedule)
+        .find(|t| !pod.tolerations.iter().any(|tol| tol.tolerates(t)))
 }
 
 /// NodeResourcesFit: the request fits in allocatable minus what bound pods request.

@@ -1,0 +1,125 @@
+//! The decision-core benchmark: time to plan 1,000 to 20,000 pending pods (our realistic mixes over 400
+//! offerings in 20 groups, and the anchors' workloads W1 and W2), single-threaded, with each plan's
+//! monthly cost against the lower bound and the two baselines. Run with `cargo bench -p autoscaler-decision`.
+//!
+//! Set `DECISION_BENCH_QUICK=1` to print the table only (no criterion statistics).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use autoscaler_decision::cost::{baseline_cheapest_fit, baseline_one_group_at_a_time, lower_bound};
+use autoscaler_decision::groups::Expander;
+use autoscaler_decision::workloads::{Workload, cluster_autoscaler_runonce, karpenter_diverse, realistic_mix};
+use autoscaler_decision::{ScaleUpInput, ScaleUpPlan, plan, verify};
+use criterion::{Criterion, criterion_group};
+
+fn input(w: &Workload) -> ScaleUpInput<'_> {
+    ScaleUpInput { nodes: &[], pending: &w.pods, groups: &w.groups, expander: Expander::Cheapest }
+}
+
+/// Median wall time of `runs` plans.
+fn time_plan(w: &Workload, runs: usize) -> (Duration, ScaleUpPlan) {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let p = plan(black_box(input(w)));
+        times.push(start.elapsed());
+        last = Some(p);
+    }
+    times.sort();
+    (times[times.len() / 2], last.unwrap())
+}
+
+fn karpenter_published(n: usize) -> Option<f64> {
+    match n {
+        1_000 => Some(0.777),
+        2_000 => Some(1.54),
+        5_000 => Some(3.74),
+        10_000 => Some(8.11),
+        20_000 => Some(20.19),
+        _ => None,
+    }
+}
+
+fn row(w: &Workload, anchor: &str) {
+    let runs = if w.pods.len() <= 5_000 { 7 } else { 3 };
+    let (t, p) = time_plan(w, runs);
+    if w.pods.len() <= 5_000 {
+        verify::scale_up_plan(&p, &[], &w.pods, &w.groups).expect("the plan replays through the predicates");
+    }
+    let cost = p.monthly_cost();
+    let lb = lower_bound(&w.pods, &w.groups);
+    let ca_plan = baseline_one_group_at_a_time(input(w));
+    let kp_plan = baseline_cheapest_fit(input(w));
+    // A baseline that leaves pods pending is not cheaper: flag it.
+    let pending_note = |p: &ScaleUpPlan| {
+        if !p.unplaced.is_empty() { format!(" ({} left pending)", p.unplaced.len()) } else { String::new() }
+    };
+    let (ca, kp) = (ca_plan.monthly_cost(), kp_plan.monthly_cost());
+    let secs = t.as_secs_f64();
+    println!(
+        "{:<38} {:>7.4} s {:>10.0} pods/s {:>6} nodes {:>5} unplaced  cost {:>11.2}  vs LB {:>+6.2}%  vs CA-like {:>+6.2}%{}  vs Karpenter-like {:>+6.2}%{}  {}",
+        w.name,
+        secs,
+        w.pods.len() as f64 / secs,
+        p.new_nodes.len(),
+        p.unplaced.len(),
+        cost,
+        (cost / lb - 1.0) * 100.0,
+        (cost / ca - 1.0) * 100.0,
+        pending_note(&ca_plan),
+        (cost / kp - 1.0) * 100.0,
+        pending_note(&kp_plan),
+        anchor,
+    );
+}
+
+fn table() {
+    println!("\nautoscaler-decision benchmark: one cold scale-up plan, single-threaded, Cheapest expander");
+    println!(
+        "(cost: monthly price of the new nodes; LB: fractional lower bound; baselines run on the same simulation)\n"
+    );
+    for services in [true, false] {
+        for n in [1_000, 5_000, 10_000, 20_000] {
+            row(&realistic_mix(n, 42, services), if n == 20_000 { "target <= 0.2 s" } else { "" });
+        }
+    }
+    println!();
+    for n in [1_000, 2_000, 5_000, 10_000, 20_000] {
+        let w = karpenter_diverse(n, 7);
+        let anchor =
+            format!("Karpenter published {:.3} s, {} nodes", karpenter_published(n).unwrap_or(f64::NAN), n / 5);
+        row(&w, &anchor);
+    }
+    let w2 = cluster_autoscaler_runonce(50_000);
+    let (t, p) = time_plan(&w2, 3);
+    println!(
+        "{:<38} {:>7.4} s {:>10.0} pods/s {:>6} nodes (Cluster Autoscaler expects 1000; publishes no timing)",
+        w2.name,
+        t.as_secs_f64(),
+        50_000.0 / t.as_secs_f64(),
+        p.new_nodes.len()
+    );
+    println!();
+}
+
+fn scale_up(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scale_up");
+    g.sample_size(10);
+    for w in [realistic_mix(20_000, 42, true), karpenter_diverse(20_000, 7)] {
+        g.bench_function(&w.name, |b| b.iter(|| plan(black_box(input(&w)))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, scale_up);
+
+fn main() {
+    table();
+    if std::env::var_os("DECISION_BENCH_QUICK").is_none() {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+}

@@ -1,0 +1,134 @@
+//! What a scale-up should cost: a lower bound no plan can beat, and two baseline strategies shaped like
+//! the anchors, run on the same simulation so plans compare side by side.
+
+use std::collections::HashMap;
+
+use crate::groups::NodeGroup;
+use crate::model::{Node, Pod};
+use crate::scale_up::{ScaleUpInput, ScaleUpPlan, plan_with, to_plan};
+use crate::sim::place::{Placer, Strategy};
+
+/// Requests of a pod kind, the (price, CPU, memory, pods) of the offerings that could take it, its count.
+type Item<'r> = (&'r [i64; 3], Vec<[f64; 4]>, f64);
+
+/// Steps of the weight grid; each weighting gives a valid bound, the best one is kept and refined.
+const GRID: usize = 20;
+
+/// A lower bound on the monthly cost of new nodes carrying `pending`: the fractional (LP-relaxation)
+/// cost, in its dual form.
+///
+/// For any weights `a + b + c = 1` on CPU, memory and pod slots, a node of offering `o` carrying pods
+/// costs at least the sum over its pods of `price(o) · (a·cpu/cpu(o) + b·mem/mem(o) + c/pods(o))`
+/// (capacities net of DaemonSet requests), so each pod costs at least its cheapest such share over the
+/// offerings that could take it. The bound is the best weighting on a grid, refined around the best point.
+/// Pods no group can take are left out (every plan leaves them pending); existing free capacity and
+/// inter-pod constraints are ignored, which only lowers the bound.
+pub fn lower_bound(pending: &[Pod], groups: &[NodeGroup]) -> f64 {
+    let pods: Vec<&Pod> = pending.iter().collect();
+    let mut placer = Placer::new(&[], pods, groups, 0);
+    // (requests, options) -> count, options = (price, cpu, mem, pods) deduplicated.
+    let mut items: HashMap<([i64; 3], Vec<[u64; 4]>), f64> = HashMap::new();
+    let mut options_of_class: HashMap<usize, Vec<[u64; 4]>> = HashMap::new();
+    for i in 0..pending.len() {
+        let class = placer.sim.placed_class[i];
+        let req = placer.sim.reg.classes[class].req;
+        let options = match options_of_class.get(&class) {
+            Some(o) => o.clone(),
+            None => {
+                let o = placer.offerings_for(class);
+                options_of_class.insert(class, o.clone());
+                o
+            }
+        };
+        if options.is_empty() {
+            continue;
+        }
+        *items.entry(([req[0], req[1], req[3]], options)).or_default() += 1.0;
+    }
+    let items: Vec<Item<'_>> =
+        items.iter().map(|((req, opts), n)| (req, opts.iter().map(|o| o.map(f64::from_bits)).collect(), *n)).collect();
+    let bound = |a: f64, b: f64| -> f64 {
+        let c = (1.0 - a - b).max(0.0);
+        items
+            .iter()
+            .map(|(req, opts, n)| {
+                let share = |o: &[f64; 4]| {
+                    o[0] * (a * req[0] as f64 / o[1] + b * req[1] as f64 / o[2] + c * req[2] as f64 / o[3])
+                };
+                n * opts.iter().map(share).fold(f64::INFINITY, f64::min)
+            })
+            .sum()
+    };
+    let step = 1.0 / GRID as f64;
+    let mut best = (0.0, 0.0, 0.0);
+    for i in 0..=GRID {
+        for j in 0..=GRID - i {
+            let (a, b) = (i as f64 * step, j as f64 * step);
+            let v = bound(a, b);
+            if v > best.0 {
+                best = (v, a, b);
+            }
+        }
+    }
+    let fine = step / 10.0;
+    let (_, a0, b0) = best;
+    for i in -10i32..=10 {
+        for j in -10i32..=10 {
+            let (a, b) = (a0 + f64::from(i) * fine, b0 + f64::from(j) * fine);
+            if a >= 0.0 && b >= 0.0 && a + b <= 1.0 {
+                best.0 = best.0.max(bound(a, b));
+            }
+        }
+    }
+    best.0
+}
+
+/// The Karpenter-shaped baseline: pods largest first, each into the first new node it fits, a new node
+/// in the group whose cheapest fitting offering is cheapest and allowed to grow to that group's largest
+/// offering; each node finally becomes the cheapest offering that carries its pods.
+pub fn baseline_cheapest_fit(input: ScaleUpInput<'_>) -> ScaleUpPlan {
+    plan_with(input, Strategy::CheapestFit)
+}
+
+/// The Cluster-Autoscaler-shaped baseline: one (group, offering) at a time, as node groups with one
+/// template each. Each round estimates for every option how many nodes the pods it can take need, picks
+/// the least idle CPU and memory (ties: cheaper), bin-packs those pods onto nodes of exactly that option,
+/// and repeats with what is left.
+pub fn baseline_one_group_at_a_time(input: ScaleUpInput<'_>) -> ScaleUpPlan {
+    let mut nodes: Vec<Node> = input.nodes.to_vec();
+    let mut remaining: Vec<&Pod> = input.pending.iter().collect();
+    let mut plan = ScaleUpPlan::default();
+    let existing: Vec<&str> = input.nodes.iter().map(|n| n.name.as_str()).collect();
+    loop {
+        let mut placer = Placer::new(&nodes, remaining.clone(), input.groups, plan.new_nodes.len());
+        let Some((g, o)) = placer.least_waste_option() else { break };
+        let (placement, placer) = placer.run(Strategy::Fixed(g, o));
+        let round = to_plan(&placement, &placer, ScaleUpInput { nodes: &nodes, ..input }, &remaining);
+        let placed = round.sequence.len();
+        for (pod, node) in &round.sequence {
+            if existing.contains(&node.as_str()) {
+                plan.on_existing.push((pod.clone(), node.clone()));
+            } else if let Some(n) = plan.new_nodes.iter_mut().find(|n| &n.name == node) {
+                n.pods.push(pod.clone());
+            }
+        }
+        plan.sequence.extend(round.sequence.iter().cloned());
+        plan.new_nodes.extend(round.new_nodes);
+        let next_nodes = placer.sim.to_nodes(&nodes, &remaining);
+        let placed_ids: std::collections::HashSet<&str> = round.sequence.iter().map(|(p, _)| p.as_str()).collect();
+        let left: Vec<&Pod> = remaining.iter().copied().filter(|p| !placed_ids.contains(p.id().as_str())).collect();
+        plan.unplaced = round.unplaced;
+        nodes = next_nodes;
+        remaining = left;
+        if placed == 0 || remaining.is_empty() {
+            break;
+        }
+    }
+    if plan.unplaced.len() != remaining.len() {
+        // No option at all: explain what is left against the cluster as it stands.
+        let left: Vec<Pod> = remaining.iter().map(|p| (*p).clone()).collect();
+        plan.unplaced =
+            plan_with(ScaleUpInput { nodes: &nodes, pending: &left, ..input }, Strategy::NoNewNodes).unplaced;
+    }
+    plan
+}

@@ -1,0 +1,456 @@
+//! Placing pods one by one: first fit over the nodes that exist (input nodes first, then the new nodes
+//! in the order they were opened), else a new node chosen by the strategy, finally right-sized to the
+//! cheapest offering that carries what it got.
+
+use std::cmp::Ordering;
+
+use super::state::{Fit, PodRef, Sim, Target};
+use crate::groups::{Expander, NodeGroup, Usage};
+use crate::model::{Node, Pod};
+
+/// How new nodes are chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Strategy {
+    /// Ours: pods with one-per-node anti-affinity first, each new node sized for the demand still to
+    /// come (by expander), right-sized at the end.
+    Planner(Expander),
+    /// Shaped like Karpenter: largest-first, each new node may become any offering of its group, the
+    /// group whose cheapest fitting offering is cheapest; right-sized at the end.
+    CheapestFit,
+    /// One fixed (group, offering), not right-sized: a Cluster Autoscaler node group with one template.
+    Fixed(usize, usize),
+    /// No new nodes at all (scale-down re-placement).
+    NoNewNodes,
+}
+
+/// Where each pod went.
+pub(crate) struct Placement {
+    /// Per input pod: the simulated node it went to.
+    pub(crate) node_of: Vec<Option<usize>>,
+    /// Decisions in order: (pod, node).
+    pub(crate) sequence: Vec<(usize, usize)>,
+    /// Simulated nodes that are new, in opening order, with their final offering.
+    pub(crate) new_nodes: Vec<(usize, usize, usize)>,
+    /// Input nodes count (simulated nodes below this index are input nodes).
+    pub(crate) existing: usize,
+}
+
+/// The placer: a simulation plus per-group usage, cursors and the demand still to place.
+pub(crate) struct Placer<'a> {
+    pub(crate) sim: Sim<'a>,
+    pods: Vec<&'a Pod>,
+    pub(crate) usage: Vec<Usage>,
+    /// Usable capacity (allocatable minus DaemonSet requests) per group and offering.
+    usable: Vec<Vec<[i64; 4]>>,
+    cursors: Vec<usize>,
+    /// Per class: the groups whose new nodes could ever take it, as an interned signature.
+    signature: Vec<usize>,
+    /// Requests still to place per signature: CPU, memory, pods.
+    demand: Vec<[i64; 3]>,
+    /// A class no group can ever take (static filters or size) is decided once.
+    hopeless: Vec<bool>,
+    new_count: usize,
+    name_prefix_offset: usize,
+}
+
+fn fits(req: [i64; 4], cap: [i64; 4]) -> bool {
+    req.iter().zip(cap).all(|(r, c)| *r <= c)
+}
+
+/// Whether the extended resources a pod requests are offered at all.
+fn extended_offered(pod: &Pod, offering: &crate::groups::Offering) -> bool {
+    pod.requests.extended.iter().all(|(k, v)| *v <= offering.allocatable.extended.get(k).copied().unwrap_or(0))
+}
+
+impl<'a> Placer<'a> {
+    /// Prepares to place `pods` onto `nodes`, opening nodes of `groups` when needed.
+    pub(crate) fn new(nodes: &'a [Node], pods: Vec<&'a Pod>, groups: &'a [NodeGroup], planned_before: usize) -> Self {
+        let mut sim = Sim::new(nodes, &pods, groups);
+        let usage: Vec<Usage> = groups.iter().map(|g| g.usage(nodes)).collect();
+        let usable: Vec<Vec<[i64; 4]>> = groups
+            .iter()
+            .map(|g| {
+                let mut ds = [0i64; 4];
+                for p in &g.daemonset_pods {
+                    let r = &p.requests;
+                    for (d, v) in ds.iter_mut().zip([r.cpu_milli, r.memory, r.ephemeral_storage, r.pods]) {
+                        *d += v;
+                    }
+                }
+                g.offerings
+                    .iter()
+                    .map(|o| {
+                        let a = &o.allocatable;
+                        let cap = [a.cpu_milli, a.memory, a.ephemeral_storage, a.pods];
+                        std::array::from_fn(|i| cap[i] - ds[i])
+                    })
+                    .collect()
+            })
+            .collect();
+        let n_classes = sim.reg.classes.len();
+        let mut signatures = super::classes::Interner::<Vec<usize>>::new();
+        let mut signature = vec![usize::MAX; n_classes];
+        let mut hopeless = vec![false; n_classes];
+        let mut demand: Vec<[i64; 3]> = Vec::new();
+        for i in 0..pods.len() {
+            let c = sim.placed_class[i];
+            if signature[c] == usize::MAX {
+                let (req, rep) = (sim.reg.classes[c].req, sim.reg.classes[c].rep);
+                let compatible: Vec<usize> = (0..groups.len())
+                    .filter(|&g| {
+                        sim.static_ok_new(c, g)
+                            && groups[g].offerings.iter().enumerate().any(|(o, off)| {
+                                !groups[g].backoff.contains(&off.id)
+                                    && fits(req, usable[g][o])
+                                    && extended_offered(rep, off)
+                            })
+                    })
+                    .collect();
+                hopeless[c] = compatible.is_empty();
+                signature[c] = signatures.id(compatible);
+                demand.resize(signatures.items.len(), [0; 3]);
+            }
+            let r = sim.reg.classes[c].req;
+            let d = &mut demand[signature[c]];
+            d[0] += r[0];
+            d[1] += r[1];
+            d[2] += r[3];
+        }
+        let cursors = vec![0; sim.reg.classes.iter().map(|c| c.mono + 1).max().unwrap_or(0)];
+        Placer {
+            sim,
+            pods,
+            usage,
+            usable,
+            cursors,
+            signature,
+            demand,
+            hopeless,
+            new_count: 0,
+            name_prefix_offset: planned_before,
+        }
+    }
+
+    /// The decision order: for the planner, one-per-node pods first (each opens a node that later pods
+    /// fill), then largest first; otherwise largest first. Ties by name keep plans deterministic.
+    fn order(&self, strategy: Strategy) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..self.pods.len()).collect();
+        let singles_first = matches!(strategy, Strategy::Planner(_));
+        let key = |i: usize| {
+            let c = &self.sim.reg.classes[self.sim.placed_class[i]];
+            (singles_first && c.singleton, c.req[0], c.req[1])
+        };
+        v.sort_by(|&a, &b| {
+            key(b).cmp(&key(a)).then_with(|| {
+                let (pa, pb) = (self.pods[a], self.pods[b]);
+                (&pa.namespace, &pa.name).cmp(&(&pb.namespace, &pb.name))
+            })
+        });
+        v
+    }
+
+    /// First fit over the simulated nodes, skipping for good the nodes the pod's kind can never use.
+    fn first_fit(&mut self, class: usize) -> Option<usize> {
+        let mono = self.sim.reg.classes[class].mono;
+        let mut i = self.cursors[mono];
+        let mut advancing = true;
+        while i < self.sim.nodes.len() {
+            match self.sim.check(class, Target::Node(i)) {
+                Fit::Yes => return Some(i),
+                Fit::Never if advancing => self.cursors[mono] = i + 1,
+                Fit::Never => {}
+                Fit::NotNow => advancing = false,
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Places every pod; returns where each went.
+    pub(crate) fn run(mut self, strategy: Strategy) -> (Placement, Self) {
+        let existing = self.sim.nodes.len();
+        let order = self.order(strategy);
+        let mut node_of = vec![None; self.pods.len()];
+        let mut sequence = Vec::with_capacity(self.pods.len());
+        let mut new_nodes: Vec<(usize, usize, usize)> = Vec::new();
+        let mut queue = order;
+        let mut deferred = Vec::new();
+        let mut first_pass = true;
+        loop {
+            for &i in &queue {
+                if !self.place_one(i, strategy, first_pass, &mut node_of, &mut sequence, &mut new_nodes) {
+                    deferred.push(i);
+                }
+            }
+            // A pod whose affinity target was decided after it gets another pass; stop once a pass
+            // places nothing.
+            if deferred.is_empty() || deferred.len() == queue.len() && !first_pass {
+                break;
+            }
+            first_pass = false;
+            queue = std::mem::take(&mut deferred);
+        }
+        self.right_size(strategy, &mut new_nodes);
+        (Placement { node_of, sequence, new_nodes, existing }, self)
+    }
+
+    /// Decides one pod; false when it stays unplaced for now.
+    fn place_one(
+        &mut self,
+        i: usize,
+        strategy: Strategy,
+        first_pass: bool,
+        node_of: &mut [Option<usize>],
+        sequence: &mut Vec<(usize, usize)>,
+        new_nodes: &mut Vec<(usize, usize, usize)>,
+    ) -> bool {
+        let class = self.sim.placed_class[i];
+        let sig = self.signature[class];
+        let r = self.sim.reg.classes[class].req;
+        let node = match self.first_fit(class) {
+            Some(n) => Some(n),
+            None if self.hopeless[class] || strategy == Strategy::NoNewNodes => None,
+            None => self.open(class, strategy).map(|(g, o, n)| {
+                new_nodes.push((n, g, o));
+                n
+            }),
+        };
+        if first_pass {
+            let d = &mut self.demand[sig];
+            d[0] -= r[0];
+            d[1] -= r[1];
+            d[2] -= r[3];
+        }
+        let Some(n) = node else { return false };
+        self.sim.commit(class, n, PodRef::Placed(i));
+        node_of[i] = Some(n);
+        sequence.push((i, n));
+        true
+    }
+
+    /// Gives each new node the cheapest offering of its group that carries what it got.
+    fn right_size(&mut self, strategy: Strategy, new_nodes: &mut [(usize, usize, usize)]) {
+        if !matches!(strategy, Strategy::Fixed(..)) {
+            for (n, g, o) in new_nodes.iter_mut() {
+                if let Some(best) = self.cheapest_fitting(*g, *n) {
+                    self.usage[*g].monthly_cost -= self.sim.groups[*g].offerings[*o].monthly_price
+                        - self.sim.groups[*g].offerings[best].monthly_price;
+                    *o = best;
+                    self.sim.resize(*n, *g, best);
+                }
+            }
+        }
+    }
+
+    /// The cheapest usable offering of `group` that carries what `node` got.
+    fn cheapest_fitting(&self, group: usize, node: usize) -> Option<usize> {
+        let g = &self.sim.groups[group];
+        let load = self.sim.nodes[node].load();
+        g.offerings
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| !g.backoff.contains(&o.id))
+            .filter(|(_, o)| {
+                let a = &o.allocatable;
+                fits(load, [a.cpu_milli, a.memory, a.ephemeral_storage, a.pods])
+                    && self.sim.nodes[node].ext_fits(&a.extended)
+            })
+            .min_by(|a, b| a.1.monthly_price.partial_cmp(&b.1.monthly_price).unwrap_or(Ordering::Equal))
+            .map(|(i, _)| i)
+    }
+
+    /// Opens a new node for a pod of `class`: (group, offering, simulated node).
+    fn open(&mut self, class: usize, strategy: Strategy) -> Option<(usize, usize, usize)> {
+        let (g, o) = self.choose(class, strategy)?;
+        self.new_count += 1;
+        let name = format!("{}-new-{}", self.sim.groups[g].name, self.name_prefix_offset + self.new_count);
+        let n = self.sim.add_new_node(g, o, name);
+        if self.sim.check(class, Target::Node(n)) != Fit::Yes {
+            // Cannot happen when the choice was checked on the group's template; a node no pod uses is
+            // still never planned.
+            self.sim.nodes[n].accepts = false;
+            return None;
+        }
+        let offering = &self.sim.groups[g].offerings[o];
+        let u = &mut self.usage[g];
+        u.nodes += 1;
+        u.monthly_cost += offering.monthly_price;
+        u.cpu_milli += offering.allocatable.cpu_milli;
+        u.memory += offering.allocatable.memory;
+        Some((g, o, n))
+    }
+
+    /// The (group, offering) a new node for `class` should be.
+    fn choose(&mut self, class: usize, strategy: Strategy) -> Option<(usize, usize)> {
+        let groups = self.sim.groups;
+        let c = &self.sim.reg.classes[class];
+        let (req, singleton, rep) = (c.req, c.singleton, c.rep);
+        let demand = self.demand[self.signature[class]];
+        let mut best: Option<(Score, usize, usize)> = None;
+        let (mut cheapest_in_group, mut largest) = (None, None);
+        for (g, group) in groups.iter().enumerate() {
+            if let Strategy::Fixed(fg, _) = strategy
+                && fg != g
+            {
+                continue;
+            }
+            if self.usage[g].nodes >= group.max_nodes
+                || !self.sim.static_ok_new(class, g)
+                || self.sim.check(class, Target::New(g)) != Fit::Yes
+            {
+                continue;
+            }
+            for (o, offering) in group.offerings.iter().enumerate() {
+                if let Strategy::Fixed(_, fo) = strategy
+                    && fo != o
+                {
+                    continue;
+                }
+                let cap = self.usable[g][o];
+                if group.backoff.contains(&offering.id)
+                    || !fits(req, cap)
+                    || !extended_offered(rep, offering)
+                    || group.limit_exceeded(&self.usage[g], offering).is_some()
+                {
+                    continue;
+                }
+                let score = match strategy {
+                    Strategy::Planner(expander) => {
+                        let want = if singleton { [req[0], req[1], 1] } else { demand };
+                        Score::planner(expander, want, cap, offering.monthly_price, group.priority)
+                    }
+                    Strategy::CheapestFit => {
+                        // The group is ranked by its cheapest fitting offering; the node may grow to its
+                        // largest one while it fills.
+                        let p = offering.monthly_price;
+                        cheapest_in_group = Some(cheapest_in_group.map_or(p, |c: f64| c.min(p)));
+                        if largest
+                            .is_none_or(|l: usize| (cap[0], cap[1]) > (self.usable[g][l][0], self.usable[g][l][1]))
+                        {
+                            largest = Some(o);
+                        }
+                        continue;
+                    }
+                    Strategy::Fixed(..) | Strategy::NoNewNodes => Score::default(),
+                };
+                self.consider(&mut best, score, g, o);
+            }
+            if let (Some(price), Some(o)) = (cheapest_in_group.take(), largest.take()) {
+                self.consider(&mut best, Score { keys: [price, 0.0, 0.0] }, g, o);
+            }
+        }
+        best.map(|(_, g, o)| (g, o))
+    }
+
+    fn consider(&self, best: &mut Option<(Score, usize, usize)>, score: Score, g: usize, o: usize) {
+        let tie = (self.usage[g].nodes, g, o);
+        if best.as_ref().is_none_or(|(b, bg, bo)| score.better(b, tie, (self.usage[*bg].nodes, *bg, *bo))) {
+            *best = Some((score, g, o));
+        }
+    }
+}
+
+impl Placer<'_> {
+    /// Every (price, CPU, memory, pods) a new node for `class` could offer, net of DaemonSets, as bits
+    /// of `f64` so they deduplicate.
+    pub(crate) fn offerings_for(&mut self, class: usize) -> Vec<[u64; 4]> {
+        let (req, rep) = (self.sim.reg.classes[class].req, self.sim.reg.classes[class].rep);
+        let mut out = Vec::new();
+        for (g, group) in self.sim.groups.iter().enumerate() {
+            if !self.sim.static_ok_new(class, g) {
+                continue;
+            }
+            for (o, off) in group.offerings.iter().enumerate() {
+                let cap = self.usable[g][o];
+                if !group.backoff.contains(&off.id) && fits(req, cap) && extended_offered(rep, off) {
+                    out.push([off.monthly_price, cap[0] as f64, cap[1] as f64, cap[3] as f64].map(f64::to_bits));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The (group, offering) a one-template-per-group autoscaler would scale next: for each, the pods
+    /// it can take and the nodes they need by requests; the least idle share wins, then the cheaper.
+    pub(crate) fn least_waste_option(&mut self) -> Option<(usize, usize)> {
+        let mut per_class: Vec<(usize, i64)> = Vec::new();
+        let mut seen = std::collections::HashMap::new();
+        for &c in &self.sim.placed_class {
+            let k = *seen.entry(c).or_insert_with(|| {
+                per_class.push((c, 0));
+                per_class.len() - 1
+            });
+            per_class[k].1 += 1;
+        }
+        let mut best: Option<(f64, f64, usize, usize)> = None;
+        for g in 0..self.sim.groups.len() {
+            let group = &self.sim.groups[g];
+            if self.usage[g].nodes >= group.max_nodes {
+                continue;
+            }
+            let compatible: Vec<(usize, i64)> =
+                per_class.iter().copied().filter(|&(c, _)| self.sim.static_ok_new(c, g)).collect();
+            let group = &self.sim.groups[g];
+            for (o, off) in group.offerings.iter().enumerate() {
+                let cap = self.usable[g][o];
+                if group.backoff.contains(&off.id) || group.limit_exceeded(&self.usage[g], off).is_some() {
+                    continue;
+                }
+                let mut want = [0i64; 3];
+                for &(c, n) in &compatible {
+                    let class = &self.sim.reg.classes[c];
+                    if fits(class.req, cap) && extended_offered(class.rep, off) {
+                        want[0] += class.req[0] * n;
+                        want[1] += class.req[1] * n;
+                        want[2] += class.req[3] * n;
+                    }
+                }
+                if want == [0; 3] {
+                    continue;
+                }
+                let score = Score::planner(Expander::LeastWaste, want, cap, off.monthly_price, 0);
+                let (waste, cost) = (score.keys[0], score.keys[1]);
+                if best.is_none_or(|(bw, bc, _, _)| waste < bw - 1e-9 || (waste - bw).abs() <= 1e-9 && cost < bc) {
+                    best = Some((waste, cost, g, o));
+                }
+            }
+        }
+        best.map(|(_, _, g, o)| (g, o))
+    }
+}
+
+/// How good a new-node option is; lower keys win, in order.
+#[derive(Debug, Clone, Copy, Default)]
+struct Score {
+    keys: [f64; 3],
+}
+
+impl Score {
+    /// For the planner: the nodes of this offering needed to carry `want` (CPU, memory, pods), their
+    /// estimated cost and idle share, ranked by expander.
+    fn planner(expander: Expander, want: [i64; 3], cap: [i64; 4], price: f64, priority: i32) -> Self {
+        let ratio = |w: i64, c: i64| if c > 0 { w as f64 / c as f64 } else { f64::INFINITY };
+        let units = ratio(want[0], cap[0]).max(ratio(want[1], cap[1])).max(ratio(want[2], cap[3]));
+        let n = units.ceil().max(1.0);
+        let cost = n * price;
+        let waste = 1.0 - (ratio(want[0], cap[0]) + ratio(want[1], cap[1])) / (2.0 * n);
+        let keys = match expander {
+            Expander::LeastWaste => [waste, cost, 0.0],
+            Expander::Cheapest => [cost, waste, 0.0],
+            Expander::Priority => [-f64::from(priority), waste, cost],
+        };
+        Self { keys }
+    }
+
+    fn better(&self, other: &Score, tie: (i32, usize, usize), other_tie: (i32, usize, usize)) -> bool {
+        const EPS: f64 = 1e-9;
+        for (a, b) in self.keys.iter().zip(other.keys) {
+            if (a - b).abs() > EPS * a.abs().max(b.abs()).max(1.0) {
+                return *a < b;
+            }
+        }
+        tie < other_tie
+    }
+}

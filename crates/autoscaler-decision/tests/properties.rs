@@ -1,0 +1,166 @@
+//! Property tests on random snapshots: every scale-up plan replays through the reference predicates (no
+//! over-commit, no pod against a predicate, max nodes and limits respected), the same input gives the same
+//! plan, scale-down only removes nodes whose pods all re-place, and no plan beats the lower bound.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use autoscaler_decision::cost::{baseline_cheapest_fit, baseline_one_group_at_a_time, lower_bound};
+use autoscaler_decision::groups::{Expander, Limits, NodeGroup, Offering};
+use autoscaler_decision::model::{LABEL_ZONE, PodAffinityTerm, TopologyKey, TopologySpread};
+use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
+use autoscaler_decision::workloads::Rng;
+use autoscaler_decision::{Node, Pdb, Pod, Resources, ScaleDownInput, ScaleUpInput, plan, plan_scale_down, verify};
+use proptest::prelude::*;
+
+const GI: i64 = 1 << 30;
+const ZONES: [&str; 2] = ["z1", "z2"];
+const APPS: [&str; 3] = ["web", "api", "db"];
+
+fn offering(id: &str, cpu: i64, mem_gi: i64, price: f64) -> Offering {
+    let mut allocatable = Resources::cpu_mem(cpu * 1000, mem_gi * GI);
+    allocatable.pods = 8;
+    Offering { id: id.into(), allocatable, monthly_price: price }
+}
+
+fn random_pod(rng: &mut Rng, name: String) -> Pod {
+    let mut p = Pod::new(
+        "ns",
+        &name,
+        [100, 250, 500, 1000, 2000, 3000][rng.below(6) as usize],
+        (1 + rng.below(6) as i64) * GI / 2,
+    );
+    let app = *rng.pick(&APPS);
+    p.labels.insert("app".into(), app.into());
+    let sel = LabelSelector::labels(&[("app", app)]);
+    match rng.below(10) {
+        0 => p.pod_anti_affinity.push(PodAffinityTerm {
+            selector: sel,
+            namespaces: vec![],
+            topology: TopologyKey::Hostname,
+        }),
+        1 => p.topology_spread.push(TopologySpread { max_skew: 1, topology: TopologyKey::Zone, selector: sel }),
+        2 => p.topology_spread.push(TopologySpread { max_skew: 1, topology: TopologyKey::Hostname, selector: sel }),
+        3 => p.pod_affinity.push(PodAffinityTerm { selector: sel, namespaces: vec![], topology: TopologyKey::Zone }),
+        4 => {
+            p.node_selector.insert(LABEL_ZONE.into(), (*rng.pick(&ZONES)).into());
+        }
+        5 => p.tolerations.push(Toleration::equal("dedicated", "gpu", Some(TaintEffect::NoSchedule))),
+        _ => {}
+    }
+    if rng.chance(0.1) {
+        p.safe_to_evict = Some(false);
+    }
+    p
+}
+
+struct Snapshot {
+    nodes: Vec<Node>,
+    pending: Vec<Pod>,
+    groups: Vec<NodeGroup>,
+    pdbs: Vec<Pdb>,
+}
+
+fn snapshot(seed: u64) -> Snapshot {
+    let mut rng = Rng::new(seed);
+    let mut groups = Vec::new();
+    for g in 0..1 + rng.below(3) {
+        let zone = ZONES[(g % 2) as usize];
+        let mut group = NodeGroup {
+            name: format!("g{g}"),
+            min_nodes: rng.below(2) as i32,
+            max_nodes: 1 + rng.below(6) as i32,
+            offerings: vec![
+                offering(&format!("g{g}-small"), 2, 4, 10.0 + rng.below(5) as f64),
+                offering(&format!("g{g}-large"), 4, 8, 18.0 + rng.below(5) as f64),
+            ],
+            zone: Some(zone.into()),
+            ..NodeGroup::default()
+        };
+        if rng.chance(0.3) {
+            group.taints.push(Taint::new("dedicated", "gpu", TaintEffect::NoSchedule));
+        }
+        if rng.chance(0.3) {
+            group.limits = Limits { max_monthly_cost: Some(40.0 + rng.below(40) as f64), ..Limits::default() };
+        }
+        if rng.chance(0.2) {
+            group.backoff.insert(format!("g{g}-large"));
+        }
+        if rng.chance(0.5) {
+            let mut ds = Pod::new("kube-system", "ds", 100, GI / 4);
+            ds.owner_kind = Some("DaemonSet".into());
+            group.daemonset_pods.push(ds);
+        }
+        group.scale_down.max_disruptions = 1 + rng.below(2) as usize;
+        groups.push(group);
+    }
+    let mut nodes = Vec::new();
+    for n in 0..rng.below(5) {
+        let g = &groups[rng.below(groups.len() as u64) as usize];
+        let o = &g.offerings[rng.below(2) as usize];
+        let name = format!("node-{n}");
+        let mut node = g.template(o, &name);
+        node.ready = true;
+        for k in 0..rng.below(5) {
+            let p = random_pod(&mut rng, format!("bound-{n}-{k}"));
+            if node.free().cpu_milli >= p.requests.cpu_milli && node.free().memory >= p.requests.memory {
+                node.pods.push(p);
+            }
+        }
+        nodes.push(node);
+    }
+    let pending = (0..rng.below(25)).map(|i| random_pod(&mut rng, format!("p-{i}"))).collect();
+    let pdbs = APPS
+        .iter()
+        .map(|a| Pdb {
+            name: format!("{a}-pdb"),
+            namespace: "ns".into(),
+            selector: LabelSelector::labels(&[("app", a)]),
+            disruptions_allowed: rng.below(3) as i32,
+        })
+        .collect();
+    Snapshot { nodes, pending, groups, pdbs }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn scale_up_plans_replay_through_the_predicates(seed in any::<u64>()) {
+        let s = snapshot(seed);
+        for expander in [Expander::LeastWaste, Expander::Cheapest, Expander::Priority] {
+            let input = ScaleUpInput { nodes: &s.nodes, pending: &s.pending, groups: &s.groups, expander };
+            let p = plan(input);
+            prop_assert_eq!(verify::scale_up_plan(&p, &s.nodes, &s.pending, &s.groups), Ok(()));
+            prop_assert_eq!(&p, &plan(input), "the same input gives the same plan");
+        }
+    }
+
+    #[test]
+    fn baselines_are_sound_and_nothing_beats_the_lower_bound(seed in any::<u64>()) {
+        let s = snapshot(seed);
+        let input = ScaleUpInput { nodes: &[], pending: &s.pending, groups: &s.groups, expander: Expander::Cheapest };
+        let ours = plan(input);
+        let lb = lower_bound(&s.pending, &s.groups);
+        for p in [&ours, &baseline_cheapest_fit(input), &baseline_one_group_at_a_time(input)] {
+            prop_assert_eq!(verify::scale_up_plan(p, &[], &s.pending, &s.groups), Ok(()));
+        }
+        // The bound counts every pod some group could take; a plan that places them all costs at least it.
+        let placeable_everywhere = ours.unplaced.is_empty() && s.groups.iter().all(|g| g.limits == Limits::default() && g.max_nodes >= 25);
+        if placeable_everywhere {
+            prop_assert!(ours.monthly_cost() + 1e-6 >= lb, "cost {} below bound {}", ours.monthly_cost(), lb);
+        }
+    }
+
+    #[test]
+    fn scale_down_only_removes_nodes_whose_pods_all_re_place(seed in any::<u64>()) {
+        let mut s = snapshot(seed);
+        for g in &mut s.groups {
+            g.scale_down.cpu_threshold = 0.9;
+            g.scale_down.memory_threshold = 0.9;
+        }
+        let input = ScaleDownInput { nodes: &s.nodes, groups: &s.groups, pdbs: &s.pdbs };
+        let p = plan_scale_down(input);
+        prop_assert_eq!(verify::scale_down_plan(&p, input), Ok(()));
+        prop_assert_eq!(p.remove.len() + p.kept.len(), s.nodes.len());
+        prop_assert_eq!(&p, &plan_scale_down(input));
+    }
+}
