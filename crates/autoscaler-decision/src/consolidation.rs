@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::groups::{Expander, NodeGroup};
 use crate::model::{Node, Pdb, Pod};
-use crate::scale_down::{Kept, node_price, pod_blocker, replace_pods, take_pdb_share};
+use crate::scale_down::{Kept, group_allows_one_more, node_price, pod_blocker, replace_pods, take_pdb_share};
 use crate::scale_up::NewNode;
 use crate::sim::place::Strategy;
 
@@ -82,17 +82,8 @@ pub fn consolidate(input: ConsolidationInput<'_>) -> Consolidation {
         let n = &input.nodes[i];
         let group = &input.groups[g];
         let keep = |code: &str, message: String| Kept { node: n.name.clone(), code: code.into(), message };
-        let members = input.nodes.iter().filter(|x| x.group.as_ref() == Some(&group.name)).count();
-        if members - per_group[g] <= group.min_nodes.max(0) as usize {
-            kept.push(keep("min_nodes", format!("{} is at minNodes {}", group.name, group.min_nodes)));
-            continue;
-        }
-        if per_group[g] >= group.scale_down.max_disruptions {
-            let message = format!(
-                "{}'s disruption budget allows {} node(s) at a time",
-                group.name, group.scale_down.max_disruptions
-            );
-            kept.push(keep("disruption_budget", message));
+        if let Err((code, message)) = group_allows_one_more(group, input.nodes, per_group[g]) {
+            kept.push(keep(code, message));
             continue;
         }
         let mut trial = chosen.clone();

@@ -165,6 +165,27 @@ pub(crate) fn no_room(pod: &Pod, cluster: &[Node], gone: &[usize]) -> String {
     }
 }
 
+/// Whether `group`, with `removed` of its nodes already going, may lose one more: its minimum and its
+/// disruption budget.
+pub(crate) fn group_allows_one_more(
+    group: &NodeGroup,
+    nodes: &[Node],
+    removed: usize,
+) -> Result<(), (&'static str, String)> {
+    let members = nodes.iter().filter(|x| x.group.as_ref() == Some(&group.name)).count();
+    if members.saturating_sub(removed) <= group.min_nodes.max(0) as usize {
+        return Err(("min_nodes", format!("{} is at minNodes {}", group.name, group.min_nodes)));
+    }
+    if removed >= group.scale_down.max_disruptions {
+        let budget = group.scale_down.max_disruptions;
+        return Err((
+            "disruption_budget",
+            format!("{}'s disruption budget allows {budget} node(s) at a time", group.name),
+        ));
+    }
+    Ok(())
+}
+
 /// The monthly price of a node by its group's offering.
 pub(crate) fn node_price(node: &Node, groups: &[NodeGroup]) -> f64 {
     let group = groups.iter().find(|g| Some(&g.name) == node.group.as_ref());
@@ -217,17 +238,8 @@ pub fn plan_scale_down(input: ScaleDownInput<'_>) -> ScaleDownPlan {
         let n = &input.nodes[i];
         let group = &input.groups[g];
         let keep = |code: &str, message: String| Kept { node: n.name.clone(), code: code.into(), message };
-        let members = input.nodes.iter().filter(|x| x.group.as_ref() == Some(&group.name)).count();
-        if members - removed_per_group[g] <= group.min_nodes.max(0) as usize {
-            plan.kept.push(keep("min_nodes", format!("{} is at minNodes {}", group.name, group.min_nodes)));
-            continue;
-        }
-        if removed_per_group[g] >= group.scale_down.max_disruptions {
-            let message = format!(
-                "{}'s disruption budget allows {} node(s) at a time",
-                group.name, group.scale_down.max_disruptions
-            );
-            plan.kept.push(keep("disruption_budget", message));
+        if let Err((code, message)) = group_allows_one_more(group, input.nodes, removed_per_group[g]) {
+            plan.kept.push(keep(code, message));
             continue;
         }
         let moving: Vec<&Pod> = cluster[i].pods.iter().filter(|p| !p.is_node_bound()).collect();

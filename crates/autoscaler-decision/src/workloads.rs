@@ -10,7 +10,8 @@ use crate::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
 const MI: i64 = 1 << 20;
 const GI: i64 = 1 << 30;
 
-/// A small deterministic generator (SplitMix64), so workloads need no dependency and never change.
+/// A small deterministic generator (SplitMix64), so workloads need no dependency and never change. The
+/// simulator has its own: this crate depends on no crate of ours, by design.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
