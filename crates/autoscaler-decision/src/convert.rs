@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 
 use crate::model::{
-    HostPort, LABEL_HOSTNAME, LABEL_ZONE, Node, Pod, PodAffinityTerm, Protocol, TopologyKey, TopologySpread,
+    HostPort, LABEL_HOSTNAME, LABEL_ZONE, Node, Pdb, Pod, PodAffinityTerm, Protocol, TopologyKey, TopologySpread,
 };
 use crate::quantity;
 use crate::resources::{Resources, effective_request};
@@ -280,4 +280,70 @@ pub fn node(n: &k8s::Node, pods: Vec<Pod>) -> Result<Node> {
         created_at: n.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second()),
         pods,
     })
+}
+
+/// A PodDisruptionBudget. `disruptionsAllowed` is read from its status: a budget the disruption controller
+/// has not computed yet allows none, as the Eviction API would refuse until it has. A budget without a
+/// selector covers no pod; an empty selector covers every pod of its namespace (policy/v1).
+pub fn pdb(p: &k8s_openapi::api::policy::v1::PodDisruptionBudget) -> Result<Pdb> {
+    let selector = p.spec.as_ref().and_then(|s| s.selector.as_ref());
+    Ok(Pdb {
+        name: p.metadata.name.clone().unwrap_or_default(),
+        namespace: p.metadata.namespace.clone().unwrap_or_default(),
+        selector: label_selector(selector)?,
+        disruptions_allowed: p.status.as_ref().and_then(|s| s.disruptions_allowed).unwrap_or(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+
+    use super::*;
+
+    fn budget(json: serde_json::Value) -> Result<Pdb> {
+        pdb(&serde_json::from_value::<PodDisruptionBudget>(json).unwrap())
+    }
+
+    #[test]
+    fn a_pdb_converts_with_its_selector_and_allowed_disruptions() {
+        let b = budget(serde_json::json!({
+            "metadata": {"name": "web-pdb", "namespace": "shop"},
+            "spec": {"minAvailable": 2, "selector": {
+                "matchLabels": {"app": "web"},
+                "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["canary"]}]
+            }},
+            "status": {"disruptionsAllowed": 1, "currentHealthy": 3, "desiredHealthy": 2, "expectedPods": 3}
+        }))
+        .unwrap();
+        assert_eq!((b.name.as_str(), b.namespace.as_str(), b.disruptions_allowed), ("web-pdb", "shop", 1));
+        let mut web = Pod::new("shop", "web-0", 100, 1 << 20);
+        web.labels.insert("app".into(), "web".into());
+        assert!(b.covers(&web));
+        web.labels.insert("tier".into(), "canary".into());
+        assert!(!b.covers(&web), "NotIn canary");
+        let mut other_namespace = Pod::new("platform", "web-0", 100, 1 << 20);
+        other_namespace.labels.insert("app".into(), "web".into());
+        assert!(!b.covers(&other_namespace));
+    }
+
+    #[test]
+    fn selectors_and_status_follow_policy_v1() {
+        let pod = Pod::new("shop", "any", 100, 1 << 20);
+        let empty = budget(serde_json::json!({
+            "metadata": {"name": "all", "namespace": "shop"}, "spec": {"selector": {}}
+        }))
+        .unwrap();
+        assert!(empty.covers(&pod), "an empty selector covers the whole namespace");
+        assert_eq!(empty.disruptions_allowed, 0, "no status yet: nothing may be disrupted");
+        let none = budget(serde_json::json!({"metadata": {"name": "none", "namespace": "shop"}, "spec": {}})).unwrap();
+        assert!(!none.covers(&pod), "no selector covers no pod");
+        let bad = budget(serde_json::json!({
+            "metadata": {"name": "bad", "namespace": "shop"},
+            "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "Near", "values": ["x"]}]}}
+        }));
+        assert_eq!(bad, Err(ConvertError::Unknown("Near".into())));
+    }
 }

@@ -152,12 +152,15 @@ pub(crate) fn to_plan(
     }
     let left: Vec<usize> = (0..pods.len()).filter(|&i| placement.node_of[i].is_none()).collect();
     if !left.is_empty() {
-        let cluster = sim.to_nodes(input.nodes, pods);
+        // The cluster as planned plus one slot for a group's template, built once: cloning the cluster
+        // per group and class cost more than the whole plan on large mixes.
+        let mut view = sim.to_nodes(input.nodes, pods);
+        view.push(Node::default());
         let mut by_class: BTreeMap<usize, Vec<GroupRefusal>> = BTreeMap::new();
         for i in left {
             let refusals = by_class
                 .entry(sim.placed_class[i])
-                .or_insert_with(|| explain(pods[i], &cluster, input.groups, &placer.usage).refusals);
+                .or_insert_with(|| explain(pods[i], &mut view, input.groups, &placer.usage).refusals);
             plan.unplaced.push(Unplaced { pod: pods[i].id(), refusals: refusals.clone() });
         }
         plan.unplaced.sort_by(|a, b| a.pod.cmp(&b.pod));
@@ -165,8 +168,10 @@ pub(crate) fn to_plan(
     plan
 }
 
-/// Why no group can take `pod`, one reason per group.
-fn explain(pod: &Pod, cluster: &[Node], groups: &[NodeGroup], usage: &[Usage]) -> Unplaced {
+/// Why no group can take `pod`, one reason per group. `view` is the cluster plus a last slot that takes
+/// each group's template in turn.
+fn explain(pod: &Pod, view: &mut [Node], groups: &[NodeGroup], usage: &[Usage]) -> Unplaced {
+    let last = view.len() - 1;
     let refusals = groups
         .iter()
         .enumerate()
@@ -185,10 +190,8 @@ fn explain(pod: &Pod, cluster: &[Node], groups: &[NodeGroup], usage: &[Usage]) -
             let Some(largest) = largest else {
                 return refuse("backoff", format!("{} has no offering", g.name));
             };
-            let mut view = cluster.to_vec();
-            view.push(g.template(largest, &format!("{}-template", g.name)));
-            let last = view.len() - 1;
-            match feasible(pod, &view[last], &view) {
+            view[last] = g.template(largest, &format!("{}-template", g.name));
+            match feasible(pod, &view[last], view) {
                 Err(Unfit::Insufficient { resource, requested, .. }) => {
                     let mut free = largest.allocatable.clone();
                     for d in &g.daemonset_pods {
@@ -209,7 +212,7 @@ fn explain(pod: &Pod, cluster: &[Node], groups: &[NodeGroup], usage: &[Usage]) -
                 Err(Unfit::Taint(t)) => {
                     refuse("untolerated_taint", format!("does not tolerate {}'s taint {t}", g.name))
                 }
-                Err(other) => refuse(other.code(), format!("on a new {} node it {other}", g.name)),
+                Err(other) => refuse(other.code(), format!("a new {} node does not fit: {other}", g.name)),
                 Ok(()) => match usable.iter().find_map(|o| g.limit_exceeded(&usage[gi], o)) {
                     Some(limit) => refuse("limits", limit),
                     None => refuse("no_option", format!("no offering of {} can take it", g.name)),

@@ -234,3 +234,20 @@ fn existing_room_is_used_before_a_new_node_is_filled() {
     assert_eq!(p.new_nodes.len(), 1);
     assert_eq!(p.new_nodes[0].pods, vec!["default/big".to_owned()]);
 }
+
+#[test]
+fn shape_gives_way_when_no_better_node_may_open() {
+    // The CPU-heavy pod would rather have a burst node, but that group may not grow and the memory group is
+    // at its maximum: it joins the memory node that has room instead of staying pending.
+    let mut burst = group("burst", 0, vec![offering("burst-2c-4g", 2, 4, 10.0)]);
+    burst.labels.clear();
+    let mut memory = group("memory", 1, vec![offering("memory-2c-16g", 2, 16, 40.0)]);
+    memory.labels.clear();
+    let groups = vec![burst, memory];
+    let pending = vec![Pod::new("default", "cache-0", 1000, 6 * GI), Pod::new("default", "batch-0", 800, 100 << 20)];
+    let p = plan(input(&[], &pending, &groups, Expander::Cheapest));
+    assert!(p.unplaced.is_empty(), "{:?}", p.unplaced);
+    assert_eq!(p.new_nodes.len(), 1);
+    assert_eq!(p.new_nodes[0].pods.len(), 2);
+    assert_sound(&p, &pending, &groups);
+}

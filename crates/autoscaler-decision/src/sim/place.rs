@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 
 use super::state::{Fit, PodRef, Sim, Target};
 use crate::groups::{Expander, NodeGroup, Usage};
-use crate::model::{Node, Pod};
+use crate::model::{Node, Pod, TopologyKey};
 
 /// How new nodes are chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,11 +47,23 @@ pub(crate) struct Placer<'a> {
     signature: Vec<usize>,
     /// Requests still to place per signature: CPU, memory, pods.
     demand: Vec<[i64; 3]>,
+    /// Per signature: how many one-per-node pods are still to open their node, and the CPU, memory and
+    /// pods of the other pods not yet allotted room on such nodes.
+    singles: Vec<[i64; 4]>,
     /// A class no group can ever take (static filters or size) is decided once.
     hopeless: Vec<bool>,
     new_count: usize,
     name_prefix_offset: usize,
+    /// Simulated nodes below this index are input nodes (their capacity is already paid for).
+    input_nodes: usize,
+    /// Per first-fit key (same requests and static filters, so the same options): per group, the
+    /// cheapest dominant-share cost a pod could have on its new nodes (infinite where it cannot go),
+    /// and the yardstick, the best of them (empty until needed).
+    shares: Vec<(Vec<f64>, f64)>,
 }
+
+/// How much more than its best-shaped share a pod may cost on a new node it joins.
+const SHAPE_SLACK: f64 = 1.25;
 
 fn fits(req: [i64; 4], cap: [i64; 4]) -> bool {
     req.iter().zip(cap).all(|(r, c)| *r <= c)
@@ -92,6 +104,7 @@ impl<'a> Placer<'a> {
         let mut signature = vec![usize::MAX; n_classes];
         let mut hopeless = vec![false; n_classes];
         let mut demand: Vec<[i64; 3]> = Vec::new();
+        let mut singles: Vec<[i64; 4]> = Vec::new();
         for i in 0..pods.len() {
             let c = sim.placed_class[i];
             if signature[c] == usize::MAX {
@@ -109,15 +122,25 @@ impl<'a> Placer<'a> {
                 hopeless[c] = compatible.is_empty();
                 signature[c] = signatures.id(compatible);
                 demand.resize(signatures.items.len(), [0; 3]);
+                singles.resize(signatures.items.len(), [0; 4]);
             }
             let r = sim.reg.classes[c].req;
             let d = &mut demand[signature[c]];
             d[0] += r[0];
             d[1] += r[1];
             d[2] += r[3];
+            let s = &mut singles[signature[c]];
+            if sim.reg.classes[c].singleton {
+                s[0] += 1;
+            } else {
+                *s = [s[0], s[1] + r[0], s[2] + r[1], s[3] + r[3]];
+            }
         }
         let cursors = vec![0; sim.reg.classes.iter().map(|c| c.mono + 1).max().unwrap_or(0)];
+        let input_nodes = sim.nodes.len();
         Placer {
+            input_nodes,
+            shares: vec![(Vec::new(), f64::INFINITY); cursors.len()],
             sim,
             pods,
             usage,
@@ -125,20 +148,34 @@ impl<'a> Placer<'a> {
             cursors,
             signature,
             demand,
+            singles,
             hopeless,
             new_count: 0,
             name_prefix_offset: planned_before,
         }
     }
 
-    /// The decision order: for the planner, one-per-node pods first (each opens a node that later pods
-    /// fill), then largest first; otherwise largest first. Ties by name keep plans deterministic.
+    /// The decision order. For the planner: one-per-node pods first (each opens a node that later pods
+    /// fill), then pods spreading their own replicas over hostnames (while every node can still take
+    /// one: a full node without one pins the spread's minimum at zero), then largest first by dominant
+    /// share of the whole demand, so CPU-heavy and memory-heavy pods interleave. Otherwise largest CPU
+    /// first. Ties by name keep plans deterministic.
     fn order(&self, strategy: Strategy) -> Vec<usize> {
         let mut v: Vec<usize> = (0..self.pods.len()).collect();
-        let singles_first = matches!(strategy, Strategy::Planner(_));
+        let planner = matches!(strategy, Strategy::Planner(_));
+        let mut total = [1i128; 2];
+        for &c in &self.sim.placed_class {
+            let req = self.sim.reg.classes[c].req;
+            total[0] += i128::from(req[0]);
+            total[1] += i128::from(req[1]);
+        }
         let key = |i: usize| {
             let c = &self.sim.reg.classes[self.sim.placed_class[i]];
-            (singles_first && c.singleton, c.req[0], c.req[1])
+            let host_spread = c.spread.iter().any(|s| s.topology == TopologyKey::Hostname && s.self_match > 0);
+            // Parts per billion of the whole demand.
+            let share = |d: usize| i128::from(c.req[d]) * 1_000_000_000 / total[d];
+            let dominant = if planner { share(0).max(share(1)) } else { 0 };
+            (planner && c.singleton, planner && host_spread, dominant, c.req[0], c.req[1])
         };
         v.sort_by(|&a, &b| {
             key(b).cmp(&key(a)).then_with(|| {
@@ -149,13 +186,20 @@ impl<'a> Placer<'a> {
         v
     }
 
-    /// First fit over the simulated nodes, skipping for good the nodes the pod's kind can never use.
-    fn first_fit(&mut self, class: usize) -> Option<usize> {
+    /// First fit over the simulated nodes, skipping for good the nodes the pod's kind can never use and,
+    /// for the planner, new nodes whose shape does not suit it.
+    fn first_fit(&mut self, class: usize, strategy: Strategy) -> Option<usize> {
         let mono = self.sim.reg.classes[class].mono;
         let mut i = self.cursors[mono];
         let mut advancing = true;
+        let shaped = matches!(strategy, Strategy::Planner(_));
         while i < self.sim.nodes.len() {
             match self.sim.check(class, Target::Node(i)) {
+                Fit::Yes if shaped && i >= self.input_nodes && !self.suits(class, i) => {
+                    if advancing {
+                        self.cursors[mono] = i + 1;
+                    }
+                }
                 Fit::Yes => return Some(i),
                 Fit::Never if advancing => self.cursors[mono] = i + 1,
                 Fit::Never => {}
@@ -164,6 +208,11 @@ impl<'a> Placer<'a> {
             i += 1;
         }
         None
+    }
+
+    /// The first node that takes a pod of `class`, shape aside and without moving cursors.
+    fn any_fit(&mut self, class: usize) -> Option<usize> {
+        (0..self.sim.nodes.len()).find(|&i| self.sim.check(class, Target::Node(i)) == Fit::Yes)
     }
 
     /// Places every pod; returns where each went.
@@ -207,13 +256,18 @@ impl<'a> Placer<'a> {
         let class = self.sim.placed_class[i];
         let sig = self.signature[class];
         let r = self.sim.reg.classes[class].req;
-        let node = match self.first_fit(class) {
+        let node = match self.first_fit(class, strategy) {
             Some(n) => Some(n),
             None if self.hopeless[class] || strategy == Strategy::NoNewNodes => None,
-            None => self.open(class, strategy).map(|(g, o, n)| {
-                new_nodes.push((n, g, o));
-                n
-            }),
+            None => match self.open(class, strategy) {
+                Some((g, o, n)) => {
+                    new_nodes.push((n, g, o));
+                    Some(n)
+                }
+                // No new node may open (max nodes, limits): a node of the wrong shape beats pending.
+                None if matches!(strategy, Strategy::Planner(_)) => self.any_fit(class),
+                None => None,
+            },
         };
         if first_pass {
             let d = &mut self.demand[sig];
@@ -226,6 +280,37 @@ impl<'a> Placer<'a> {
         node_of[i] = Some(n);
         sequence.push((i, n));
         true
+    }
+
+    /// What a pod of `class` costs on offering `o` of group `g`: the price times its dominant share.
+    fn share(&self, class: usize, g: usize, o: usize) -> f64 {
+        let req = self.sim.reg.classes[class].req;
+        let cap = self.usable[g][o];
+        let dominant = [0, 1, 3].iter().map(|&d| req[d] as f64 / cap[d].max(1) as f64).fold(0.0, f64::max);
+        self.sim.groups[g].offerings[o].monthly_price * dominant
+    }
+
+    /// Whether new node `n` has a shape that suits `class`; see [`Self::suits_group`].
+    fn suits(&mut self, class: usize, n: usize) -> bool {
+        self.sim.nodes[n].group.is_none_or(|g| self.suits_group(class, g))
+    }
+
+    /// Whether the nodes of group `g` have a shape that suits `class`: the pod's cheapest share of one
+    /// costs at most `SHAPE_SLACK` times its cheapest share in the best group for it. Filling a
+    /// memory-rich node with CPU-heavy pods strands its memory; such pods wait for (or open) a
+    /// better-shaped node. Groups are compared, not offerings, so the expander still picks the size.
+    fn suits_group(&mut self, class: usize, g: usize) -> bool {
+        let mono = self.sim.reg.classes[class].mono;
+        if self.shares[mono].0.is_empty() {
+            let mut per_group = vec![f64::INFINITY; self.sim.groups.len()];
+            for (g, o, _) in self.options_for(class) {
+                per_group[g] = per_group[g].min(self.share(class, g, o));
+            }
+            let best = per_group.iter().copied().fold(f64::INFINITY, f64::min);
+            self.shares[mono] = (per_group, best);
+        }
+        let (per_group, best) = &self.shares[mono];
+        per_group[g] <= SHAPE_SLACK * best
     }
 
     /// Gives each new node the cheapest offering of its group that carries what it got.
@@ -271,6 +356,23 @@ impl<'a> Placer<'a> {
             self.sim.nodes[n].accepts = false;
             return None;
         }
+        if self.sim.reg.classes[class].singleton {
+            // Room on this node for the others is allotted; later one-per-node nodes size for the rest.
+            let (req, cap, sig) = (self.sim.reg.classes[class].req, self.usable[g][o], self.signature[class]);
+            let s = &mut self.singles[sig];
+            *s = [
+                s[0] - 1,
+                (s[1] - (cap[0] - req[0])).max(0),
+                (s[2] - (cap[1] - req[1])).max(0),
+                (s[3] - (cap[3] - req[3])).max(0),
+            ];
+        }
+        if matches!(strategy, Strategy::Planner(_)) && !self.suits(class, n) {
+            // The best shape is out of reach (limits, max nodes, expander): what it got is the yardstick.
+            let mono = self.sim.reg.classes[class].mono;
+            let (per_group, best) = &mut self.shares[mono];
+            *best = per_group[g] / SHAPE_SLACK;
+        }
         let offering = &self.sim.groups[g].offerings[o];
         let u = &mut self.usage[g];
         u.nodes += 1;
@@ -286,7 +388,17 @@ impl<'a> Placer<'a> {
         let c = &self.sim.reg.classes[class];
         let (req, singleton, rep) = (c.req, c.singleton, c.rep);
         let demand = self.demand[self.signature[class]];
+        // A one-per-node pod's node is sized for it plus its share of the other pods not yet given
+        // room on such nodes: every such pod needs a node anyway, so the others should fill those
+        // nodes, not new ones.
+        let single_want = {
+            let s = self.singles[self.signature[class]];
+            let k = s[0].max(1);
+            [req[0] + s[1] / k, req[1] + s[2] / k, 1 + s[3] / k]
+        };
         let mut best: Option<(Score, usize, usize)> = None;
+        // The planner opens a node of a shape that suits the pod when it may; another one only if none may.
+        let mut best_misshapen: Option<(Score, usize, usize)> = None;
         let (mut cheapest_in_group, mut largest) = (None, None);
         for (g, group) in groups.iter().enumerate() {
             if let Strategy::Fixed(fg, _) = strategy
@@ -316,8 +428,13 @@ impl<'a> Placer<'a> {
                 }
                 let score = match strategy {
                     Strategy::Planner(expander) => {
-                        let want = if singleton { [req[0], req[1], 1] } else { demand };
-                        Score::planner(expander, want, cap, offering.monthly_price, group.priority)
+                        let want = if singleton { single_want } else { demand };
+                        let score = Score::planner(expander, want, cap, offering.monthly_price, group.priority);
+                        if !self.suits_group(class, g) {
+                            self.consider(&mut best_misshapen, score, g, o);
+                            continue;
+                        }
+                        score
                     }
                     Strategy::CheapestFit => {
                         // The group is ranked by its cheapest fitting offering; the node may grow to its
@@ -339,7 +456,7 @@ impl<'a> Placer<'a> {
                 self.consider(&mut best, Score { keys: [price, 0.0, 0.0] }, g, o);
             }
         }
-        best.map(|(_, g, o)| (g, o))
+        best.or(best_misshapen).map(|(_, g, o)| (g, o))
     }
 
     fn consider(&self, best: &mut Option<(Score, usize, usize)>, score: Score, g: usize, o: usize) {
@@ -351,9 +468,9 @@ impl<'a> Placer<'a> {
 }
 
 impl Placer<'_> {
-    /// Every (price, CPU, memory, pods) a new node for `class` could offer, net of DaemonSets, as bits
-    /// of `f64` so they deduplicate.
-    pub(crate) fn offerings_for(&mut self, class: usize) -> Vec<[u64; 4]> {
+    /// Every (group, offering) a new node for `class` could be, with its usable CPU, memory, ephemeral
+    /// storage and pods (net of DaemonSets).
+    pub(crate) fn options_for(&mut self, class: usize) -> Vec<(usize, usize, [i64; 4])> {
         let (req, rep) = (self.sim.reg.classes[class].req, self.sim.reg.classes[class].rep);
         let mut out = Vec::new();
         for (g, group) in self.sim.groups.iter().enumerate() {
@@ -363,10 +480,24 @@ impl Placer<'_> {
             for (o, off) in group.offerings.iter().enumerate() {
                 let cap = self.usable[g][o];
                 if !group.backoff.contains(&off.id) && fits(req, cap) && extended_offered(rep, off) {
-                    out.push([off.monthly_price, cap[0] as f64, cap[1] as f64, cap[3] as f64].map(f64::to_bits));
+                    out.push((g, o, cap));
                 }
             }
         }
+        out
+    }
+
+    /// Every (price, CPU, memory, pods) a new node for `class` could offer, net of DaemonSets, as bits
+    /// of `f64` so they deduplicate.
+    pub(crate) fn offerings_for(&mut self, class: usize) -> Vec<[u64; 4]> {
+        let mut out: Vec<[u64; 4]> = self
+            .options_for(class)
+            .into_iter()
+            .map(|(g, o, cap)| {
+                let price = self.sim.groups[g].offerings[o].monthly_price;
+                [price, cap[0] as f64, cap[1] as f64, cap[3] as f64].map(f64::to_bits)
+            })
+            .collect();
         out.sort_unstable();
         out.dedup();
         out

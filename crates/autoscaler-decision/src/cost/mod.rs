@@ -1,6 +1,8 @@
 //! What a scale-up should cost: a lower bound no plan can beat, and two baseline strategies shaped like
 //! the anchors, run on the same simulation so plans compare side by side.
 
+mod dual;
+
 use std::collections::HashMap;
 
 use crate::groups::NodeGroup;
@@ -14,15 +16,19 @@ type Item<'r> = (&'r [i64; 3], Vec<[f64; 4]>, f64);
 /// Steps of the weight grid; each weighting gives a valid bound, the best one is kept and refined.
 const GRID: usize = 20;
 
-/// A lower bound on the monthly cost of new nodes carrying `pending`: the fractional (LP-relaxation)
-/// cost, in its dual form.
+/// A lower bound on the monthly cost of new nodes carrying `pending` from no nodes at all: the
+/// fractional (LP-relaxation) cost, in its dual form, the better of two families of dual solutions.
 ///
-/// For any weights `a + b + c = 1` on CPU, memory and pod slots, a node of offering `o` carrying pods
-/// costs at least the sum over its pods of `price(o) · (a·cpu/cpu(o) + b·mem/mem(o) + c/pods(o))`
-/// (capacities net of DaemonSet requests), so each pod costs at least its cheapest such share over the
-/// offerings that could take it. The bound is the best weighting on a grid, refined around the best point.
-/// Pods no group can take are left out (every plan leaves them pending); existing free capacity and
-/// inter-pod constraints are ignored, which only lowers the bound.
+/// - **Shares**: for any weights `a + b + c = 1` on CPU, memory and pod slots, a node of offering `o`
+///   carrying pods costs at least the sum over its pods of `price(o) · (a·cpu/cpu(o) + b·mem/mem(o) +
+///   c/pods(o))`, so each pod costs at least its cheapest such share over the offerings that could take
+///   it; the best weighting on a grid (refined) counts.
+/// - **Prices per unit** (see `dual.rs`): a price per unit of CPU, memory, pod slots, each extended
+///   resource and, for the largest one-per-node kinds, a per-node slot, scaled down per offering to fit
+///   its price. This one knows that GPUs are scarce and that every one-per-node pod needs a node.
+///
+/// Capacities are net of DaemonSet requests. Pods no group can take are left out (every plan leaves them
+/// pending); topology spread and affinity are ignored, which only lowers the bound.
 pub fn lower_bound(pending: &[Pod], groups: &[NodeGroup]) -> f64 {
     let pods: Vec<&Pod> = pending.iter().collect();
     let mut placer = Placer::new(&[], pods, groups, 0);
@@ -80,7 +86,7 @@ pub fn lower_bound(pending: &[Pod], groups: &[NodeGroup]) -> f64 {
             }
         }
     }
-    best.0
+    best.0.max(dual::bound(pending, groups))
 }
 
 /// The Karpenter-shaped baseline: pods largest first, each into the first new node it fits, a new node

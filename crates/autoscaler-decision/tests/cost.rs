@@ -1,0 +1,88 @@
+//! The lower bound on hand-built snapshots whose optimum is known, and how close plans come to it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use autoscaler_decision::cost::lower_bound;
+use autoscaler_decision::groups::{Expander, NodeGroup, Offering};
+use autoscaler_decision::model::{PodAffinityTerm, TopologyKey};
+use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
+use autoscaler_decision::workloads::karpenter_diverse;
+use autoscaler_decision::{Pod, Resources, ScaleUpInput, plan, verify};
+
+const GI: i64 = 1 << 30;
+
+fn offering(id: &str, cpu: i64, mem_gi: i64, price: f64) -> Offering {
+    let mut allocatable = Resources::cpu_mem(cpu * 1000, mem_gi * GI);
+    allocatable.pods = 110;
+    Offering { id: id.into(), allocatable, monthly_price: price }
+}
+
+fn group(name: &str, offerings: Vec<Offering>) -> NodeGroup {
+    NodeGroup { name: name.into(), max_nodes: 100, offerings, ..NodeGroup::default() }
+}
+
+fn cost_of(pending: &[Pod], groups: &[NodeGroup]) -> f64 {
+    let p = plan(ScaleUpInput { nodes: &[], pending, groups, expander: Expander::Cheapest });
+    assert!(p.unplaced.is_empty());
+    assert_eq!(verify::scale_up_plan(&p, &[], pending, groups), Ok(()));
+    p.monthly_cost()
+}
+
+#[test]
+fn every_one_per_node_pod_is_charged_a_node() {
+    // Ten tiny pods, one per node: the optimum is ten of the cheapest node, though their CPU would fit one.
+    let groups = vec![group("general", vec![offering("small", 2, 4, 10.0), offering("large", 16, 32, 70.0)])];
+    let pending: Vec<Pod> = (0..10)
+        .map(|i| {
+            let mut p = Pod::new("default", &format!("nginx-{i}"), 100, 100 << 20);
+            p.labels.insert("app".into(), "nginx".into());
+            p.pod_anti_affinity.push(PodAffinityTerm {
+                selector: LabelSelector::labels(&[("app", "nginx")]),
+                namespaces: vec![],
+                topology: TopologyKey::Hostname,
+            });
+            p
+        })
+        .collect();
+    let lb = lower_bound(&pending, &groups);
+    assert!((lb - 100.0).abs() < 1e-6, "bound {lb}, optimum 100");
+    assert!((cost_of(&pending, &groups) - 100.0).abs() < 1e-6);
+}
+
+#[test]
+fn gpus_are_a_dimension_of_the_bound() {
+    // Three pods of one GPU each on machines with one GPU: three machines, whatever their CPU says.
+    let mut gpu_offering = offering("gpu-8c", 8, 32, 300.0);
+    gpu_offering.allocatable.extended.insert("nvidia.com/gpu".into(), 1);
+    let mut gpu = group("gpu", vec![gpu_offering]);
+    gpu.taints.push(Taint::new("dedicated", "gpu", TaintEffect::NoSchedule));
+    let groups = vec![group("general", vec![offering("small", 2, 4, 10.0)]), gpu];
+    let pending: Vec<Pod> = (0..3)
+        .map(|i| {
+            let mut p = Pod::new("default", &format!("infer-{i}"), 500, GI);
+            p.requests.extended.insert("nvidia.com/gpu".into(), 1);
+            p.tolerations.push(Toleration::equal("dedicated", "gpu", Some(TaintEffect::NoSchedule)));
+            p
+        })
+        .collect();
+    let lb = lower_bound(&pending, &groups);
+    assert!((lb - 900.0).abs() < 1e-6, "bound {lb}, optimum 900");
+    assert!((cost_of(&pending, &groups) - 900.0).abs() < 1e-6);
+}
+
+#[test]
+fn karpenters_diverse_pods_land_within_ten_percent_of_the_bound_on_one_node_per_anti_affinity_pod() {
+    let w = karpenter_diverse(2_000, 7);
+    let p = plan(ScaleUpInput { nodes: &[], pending: &w.pods, groups: &w.groups, expander: Expander::Cheapest });
+    assert!(p.unplaced.is_empty());
+    let lb = lower_bound(&w.pods, &w.groups);
+    let gap = p.monthly_cost() / lb - 1.0;
+    println!(
+        "W1 2,000 pods: {} nodes, cost {:.2}, bound {lb:.2}, {:+.2}%",
+        p.new_nodes.len(),
+        p.monthly_cost(),
+        gap * 100.0
+    );
+    // 400 anti-affinity pods need 400 nodes; the others fill them rather than nodes of their own.
+    assert!(p.new_nodes.len() <= 2_000 / 5 + 20, "{} nodes", p.new_nodes.len());
+    assert!((0.0..0.10).contains(&gap), "gap {gap}");
+}
