@@ -6,15 +6,11 @@ use autoscaler_decision::groups::{Expander, NodeGroup, Offering};
 use autoscaler_decision::model::{PodAffinityTerm, TopologyKey};
 use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
 use autoscaler_decision::workloads::karpenter_diverse;
-use autoscaler_decision::{Pod, Resources, ScaleUpInput, plan, verify};
+use autoscaler_decision::{Pod, ScaleUpInput, plan, verify};
 
-const GI: i64 = 1 << 30;
+mod common;
 
-fn offering(id: &str, cpu: i64, mem_gi: i64, price: f64) -> Offering {
-    let mut allocatable = Resources::cpu_mem(cpu * 1000, mem_gi * GI);
-    allocatable.pods = 110;
-    Offering { id: id.into(), allocatable, monthly_price: price }
-}
+use common::{GI, offering};
 
 fn group(name: &str, offerings: Vec<Offering>) -> NodeGroup {
     NodeGroup { name: name.into(), max_nodes: 100, offerings, ..NodeGroup::default() }
@@ -85,4 +81,20 @@ fn karpenters_diverse_pods_land_within_ten_percent_of_the_bound_on_one_node_per_
     // 400 anti-affinity pods need 400 nodes; the others fill them rather than nodes of their own.
     assert!(p.new_nodes.len() <= 2_000 / 5 + 20, "{} nodes", p.new_nodes.len());
     assert!((0.0..0.10).contains(&gap), "gap {gap}");
+}
+
+#[test]
+fn a_pod_shape_no_family_matches_pays_for_what_it_strands() {
+    // 1 CPU / 3 GiB pods. A burst node (4 CPU, 8 GiB, $10) holds 8/3 of them by memory: $3.75 a pod; a
+    // memory node (4 CPU, 32 GiB, $24) holds 4 by CPU: $6 a pod. The fractional optimum is $3.75 x 12 = 45;
+    // one weighting for both families could only prove 40.5.
+    let groups = vec![
+        group("burst", vec![offering("burst-4c", 4, 8, 10.0)]),
+        group("memory", vec![offering("memory-4c", 4, 32, 24.0)]),
+    ];
+    let pending: Vec<Pod> = (0..12).map(|i| Pod::new("default", &format!("jvm-{i}"), 1000, 3 * GI)).collect();
+    let lb = lower_bound(&pending, &groups);
+    assert!((lb - 45.0).abs() < 1e-6, "bound {lb}, fractional optimum 45");
+    // Whole pods: two per burst node, six nodes.
+    assert!((cost_of(&pending, &groups) - 60.0).abs() < 1e-6);
 }

@@ -4,15 +4,11 @@
 use autoscaler_decision::groups::{Expander, Limits, NodeGroup, Offering};
 use autoscaler_decision::model::{PodAffinityTerm, TopologyKey};
 use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
-use autoscaler_decision::{Node, Pod, Resources, ScaleUpInput, plan};
+use autoscaler_decision::{Node, Pod, ScaleUpInput, plan};
 
-const GI: i64 = 1 << 30;
+mod common;
 
-fn offering(id: &str, cpu: i64, mem_gi: i64, price: f64) -> Offering {
-    let mut allocatable = Resources::cpu_mem(cpu * 1000, mem_gi * GI);
-    allocatable.pods = 110;
-    Offering { id: id.into(), allocatable, monthly_price: price }
-}
+use common::{GI, offering};
 
 fn group(name: &str, max: i32, offerings: Vec<Offering>) -> NodeGroup {
     NodeGroup {

@@ -2,6 +2,8 @@
 //! the anchors, run on the same simulation so plans compare side by side.
 
 mod dual;
+mod problem;
+mod shares;
 
 use std::collections::HashMap;
 
@@ -17,7 +19,7 @@ type Item<'r> = (&'r [i64; 3], Vec<[f64; 4]>, f64);
 const GRID: usize = 20;
 
 /// A lower bound on the monthly cost of new nodes carrying `pending` from no nodes at all: the
-/// fractional (LP-relaxation) cost, in its dual form, the better of two families of dual solutions.
+/// fractional (LP-relaxation) cost, in its dual form, the best of three families of dual solutions.
 ///
 /// - **Shares**: for any weights `a + b + c = 1` on CPU, memory and pod slots, a node of offering `o`
 ///   carrying pods costs at least the sum over its pods of `price(o) · (a·cpu/cpu(o) + b·mem/mem(o) +
@@ -26,6 +28,8 @@ const GRID: usize = 20;
 /// - **Prices per unit** (see `dual.rs`): a price per unit of CPU, memory, pod slots, each extended
 ///   resource and, for the largest one-per-node kinds, a per-node slot, scaled down per offering to fit
 ///   its price. This one knows that GPUs are scarce and that every one-per-node pod needs a node.
+/// - **Shares per group** (see `shares.rs`): the first family with one weighting per group, so a
+///   memory-rich family charges by CPU and a CPU-rich one by memory; exact for a single pod shape.
 ///
 /// Capacities are net of DaemonSet requests. Pods no group can take are left out (every plan leaves them
 /// pending); topology spread and affinity are ignored, which only lowers the bound.
@@ -86,7 +90,14 @@ pub fn lower_bound(pending: &[Pod], groups: &[NodeGroup]) -> f64 {
             }
         }
     }
-    best.0.max(dual::bound(pending, groups))
+    // The best global weighting starts the per-group search.
+    let (_, a, b) = best;
+    let problem = problem::Problem::build(pending, groups);
+    let mut start = vec![0.0; problem.dims];
+    if let [cpu, mem, pods, ..] = start.as_mut_slice() {
+        (*cpu, *mem, *pods) = (a, b, (1.0 - a - b).max(0.0));
+    }
+    best.0.max(dual::bound(&problem)).max(shares::bound(&problem, &start))
 }
 
 /// The Karpenter-shaped baseline: pods largest first, each into the first new node it fits, a new node
