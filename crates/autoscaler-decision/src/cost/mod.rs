@@ -5,18 +5,10 @@ mod dual;
 mod problem;
 mod shares;
 
-use std::collections::HashMap;
-
 use crate::groups::NodeGroup;
 use crate::model::{Node, Pod};
 use crate::scale_up::{ScaleUpInput, ScaleUpPlan, plan_with, to_plan};
 use crate::sim::place::{Placer, Strategy};
-
-/// Requests of a pod kind, the (price, CPU, memory, pods) of the offerings that could take it, its count.
-type Item<'r> = (&'r [i64; 3], Vec<[f64; 4]>, f64);
-
-/// Steps of the weight grid; each weighting gives a valid bound, the best one is kept and refined.
-const GRID: usize = 20;
 
 /// A lower bound on the monthly cost of new nodes carrying `pending` from no nodes at all: the
 /// fractional (LP-relaxation) cost, in its dual form, the best of three families of dual solutions.
@@ -34,70 +26,9 @@ const GRID: usize = 20;
 /// Capacities are net of DaemonSet requests. Pods no group can take are left out (every plan leaves them
 /// pending); topology spread and affinity are ignored, which only lowers the bound.
 pub fn lower_bound(pending: &[Pod], groups: &[NodeGroup]) -> f64 {
-    let pods: Vec<&Pod> = pending.iter().collect();
-    let mut placer = Placer::new(&[], pods, groups, 0);
-    // (requests, options) -> count, options = (price, cpu, mem, pods) deduplicated.
-    let mut items: HashMap<([i64; 3], Vec<[u64; 4]>), f64> = HashMap::new();
-    let mut options_of_class: HashMap<usize, Vec<[u64; 4]>> = HashMap::new();
-    for i in 0..pending.len() {
-        let class = placer.sim.placed_class[i];
-        let req = placer.sim.reg.classes[class].req;
-        let options = match options_of_class.get(&class) {
-            Some(o) => o.clone(),
-            None => {
-                let o = placer.offerings_for(class);
-                options_of_class.insert(class, o.clone());
-                o
-            }
-        };
-        if options.is_empty() {
-            continue;
-        }
-        *items.entry(([req[0], req[1], req[3]], options)).or_default() += 1.0;
-    }
-    let items: Vec<Item<'_>> =
-        items.iter().map(|((req, opts), n)| (req, opts.iter().map(|o| o.map(f64::from_bits)).collect(), *n)).collect();
-    let bound = |a: f64, b: f64| -> f64 {
-        let c = (1.0 - a - b).max(0.0);
-        items
-            .iter()
-            .map(|(req, opts, n)| {
-                let share = |o: &[f64; 4]| {
-                    o[0] * (a * req[0] as f64 / o[1] + b * req[1] as f64 / o[2] + c * req[2] as f64 / o[3])
-                };
-                n * opts.iter().map(share).fold(f64::INFINITY, f64::min)
-            })
-            .sum()
-    };
-    let step = 1.0 / GRID as f64;
-    let mut best = (0.0, 0.0, 0.0);
-    for i in 0..=GRID {
-        for j in 0..=GRID - i {
-            let (a, b) = (i as f64 * step, j as f64 * step);
-            let v = bound(a, b);
-            if v > best.0 {
-                best = (v, a, b);
-            }
-        }
-    }
-    let fine = step / 10.0;
-    let (_, a0, b0) = best;
-    for i in -10i32..=10 {
-        for j in -10i32..=10 {
-            let (a, b) = (a0 + f64::from(i) * fine, b0 + f64::from(j) * fine);
-            if a >= 0.0 && b >= 0.0 && a + b <= 1.0 {
-                best.0 = best.0.max(bound(a, b));
-            }
-        }
-    }
-    // The best global weighting starts the per-group search.
-    let (_, a, b) = best;
     let problem = problem::Problem::build(pending, groups);
-    let mut start = vec![0.0; problem.dims];
-    if let [cpu, mem, pods, ..] = start.as_mut_slice() {
-        (*cpu, *mem, *pods) = (a, b, (1.0 - a - b).max(0.0));
-    }
-    best.0.max(dual::bound(&problem)).max(shares::bound(&problem, &start))
+    let (uniform, start) = shares::best_uniform(&problem);
+    uniform.max(dual::bound(&problem)).max(shares::bound(&problem, &start))
 }
 
 /// The Karpenter-shaped baseline: pods largest first, each into the first new node it fits, a new node

@@ -12,6 +12,8 @@ use super::problem::Problem;
 
 /// Sweeps over the groups.
 const SWEEPS: usize = 3;
+/// Steps of the grid over one weighting of CPU, memory and pods for every offering.
+const GRID: usize = 20;
 /// Steps of the subgradient ascent.
 const ASCENT_STEPS: usize = 300;
 
@@ -48,6 +50,52 @@ impl<'p> Shares<'p> {
             .map(|((_, _, n), c)| n * c.iter().copied().fold(f64::INFINITY, f64::min))
             .sum()
     }
+}
+
+/// The best weighting of CPU, memory and pods shared by every offering, on a grid refined around its best
+/// point: the bound it gives and the weights (over all dimensions, the others at zero).
+pub(super) fn best_uniform(p: &Problem) -> (f64, Vec<f64>) {
+    let value = |a: f64, b: f64| -> f64 {
+        let c = (1.0 - a - b).max(0.0);
+        p.kinds
+            .iter()
+            .map(|(req, set, n)| {
+                let share = |o: &usize| {
+                    let (price, cap) = &p.offers[*o];
+                    price * (a * req[0] / cap[0] + b * req[1] / cap[1] + c * req[2] / cap[2])
+                };
+                n * p.sets[*set].iter().map(share).fold(f64::INFINITY, f64::min)
+            })
+            .sum()
+    };
+    let step = 1.0 / GRID as f64;
+    let mut best = (0.0, 0.0, 0.0);
+    for i in 0..=GRID {
+        for j in 0..=GRID - i {
+            let (a, b) = (i as f64 * step, j as f64 * step);
+            let v = value(a, b);
+            if v > best.0 {
+                best = (v, a, b);
+            }
+        }
+    }
+    let (fine, (_, a0, b0)) = (step / 10.0, best);
+    for i in -10i32..=10 {
+        for j in -10i32..=10 {
+            let (a, b) = (a0 + f64::from(i) * fine, b0 + f64::from(j) * fine);
+            if a >= 0.0 && b >= 0.0 && a + b <= 1.0 {
+                let v = value(a, b);
+                if v > best.0 {
+                    best = (v, a, b);
+                }
+            }
+        }
+    }
+    let mut w = vec![0.0; p.dims];
+    if let [cpu, mem, pods, ..] = w.as_mut_slice() {
+        (*cpu, *mem, *pods) = (best.1, best.2, (1.0 - best.1 - best.2).max(0.0));
+    }
+    (best.0, w)
 }
 
 /// The best bound the search finds, from two starts: `start` for every group, and each group charging by

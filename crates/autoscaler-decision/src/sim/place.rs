@@ -487,22 +487,6 @@ impl Placer<'_> {
         out
     }
 
-    /// Every (price, CPU, memory, pods) a new node for `class` could offer, net of DaemonSets, as bits
-    /// of `f64` so they deduplicate.
-    pub(crate) fn offerings_for(&mut self, class: usize) -> Vec<[u64; 4]> {
-        let mut out: Vec<[u64; 4]> = self
-            .options_for(class)
-            .into_iter()
-            .map(|(g, o, cap)| {
-                let price = self.sim.groups[g].offerings[o].monthly_price;
-                [price, cap[0] as f64, cap[1] as f64, cap[3] as f64].map(f64::to_bits)
-            })
-            .collect();
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
-
     /// The (group, offering) a one-template-per-group autoscaler would scale next: for each, the pods
     /// it can take and the nodes they need by requests; the least idle share wins, then the cheaper.
     pub(crate) fn least_waste_option(&mut self) -> Option<(usize, usize)> {
