@@ -1,6 +1,7 @@
 //! The decision-core benchmark: time to plan 1,000 to 20,000 pending pods (our realistic mixes over 400
 //! offerings in 20 groups, and the anchors' workloads W1 and W2), single-threaded, with each plan's
-//! monthly cost against the lower bound and the two baselines. Run with `cargo bench -p autoscaler-decision`.
+//! monthly cost against the lower bound and the two baselines; then single shapes and pairs of shapes,
+//! which show where the gap to the bound comes from. Run with `cargo bench -p autoscaler-decision`.
 //!
 //! Set `DECISION_BENCH_QUICK=1` to print the table only (no criterion statistics).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -10,8 +11,11 @@ use std::time::{Duration, Instant};
 
 use autoscaler_decision::cost::{baseline_cheapest_fit, baseline_one_group_at_a_time, lower_bound};
 use autoscaler_decision::groups::Expander;
-use autoscaler_decision::workloads::{Workload, cluster_autoscaler_runonce, karpenter_diverse, realistic_mix};
-use autoscaler_decision::{ScaleUpInput, ScaleUpPlan, plan, verify};
+use autoscaler_decision::groups::NodeGroup;
+use autoscaler_decision::workloads::{
+    Workload, cluster_autoscaler_runonce, karpenter_diverse, realistic_mix, vpsie_fleet,
+};
+use autoscaler_decision::{Pod, ScaleUpInput, ScaleUpPlan, plan, verify};
 use criterion::{Criterion, criterion_group};
 
 fn input(w: &Workload) -> ScaleUpInput<'_> {
@@ -97,6 +101,8 @@ fn table() {
             format!("Karpenter published {:.3} s, {} nodes", karpenter_published(n).unwrap_or(f64::NAN), n / 5);
         row(&w, &anchor);
     }
+    println!();
+    shape_rows();
     let w2 = cluster_autoscaler_runonce(50_000);
     let (t, p) = time_plan(&w2, 3);
     println!(
@@ -107,6 +113,29 @@ fn table() {
         p.new_nodes.len()
     );
     println!();
+}
+
+/// Where the gap to the bound comes from: 5,000 pods of one shape over the general-purpose families of our
+/// fleet (burst, general, CPU, memory, storage in three zones), then the same plus 5,000 CPU-heavy pods.
+fn shape_rows() {
+    let fleet = vpsie_fleet(42);
+    let groups: Vec<NodeGroup> =
+        fleet.into_iter().filter(|g| g.taints.is_empty() && !g.labels.contains_key("pool")).collect();
+    for (name, cpu, mem) in [("web", 250, 512), ("api", 500, 1024), ("cache", 500, 4096), ("jvm", 1000, 3072)] {
+        for with_cpu_heavy in [false, true] {
+            let mut pods: Vec<Pod> =
+                (0..5_000).map(|i| Pod::new("d", &format!("{name}-{i}"), cpu, mem << 20)).collect();
+            if with_cpu_heavy {
+                pods.extend((0..5_000).map(|i| Pod::new("d", &format!("cpu-{i}"), 1000, 512 << 20)));
+            }
+            let w = Workload {
+                name: format!("shape {name}{}", if with_cpu_heavy { " + cpu-heavy" } else { "" }),
+                groups: groups.clone(),
+                pods,
+            };
+            row(&w, "");
+        }
+    }
 }
 
 fn scale_up(c: &mut Criterion) {
