@@ -17,6 +17,13 @@ const GRID: usize = 20;
 /// Steps of the subgradient ascent.
 const ASCENT_STEPS: usize = 300;
 
+/// What offer `o` charges a pod requesting `req` under weights `w`: its price times the weighted share of
+/// its capacity the pod takes.
+fn charge(p: &Problem, o: usize, w: &[f64], req: &[f64]) -> f64 {
+    let (price, cap) = &p.offers[o];
+    price * w.iter().zip(req).zip(cap).filter(|((_, r), _)| **r > 0.0).map(|((w, r), c)| w * r / c).sum::<f64>()
+}
+
 /// The search state: per group a weighting, per kind and group its cheapest share there.
 struct Shares<'p> {
     p: &'p Problem,
@@ -31,15 +38,7 @@ impl<'p> Shares<'p> {
     /// The cheapest share of `kind` on the offerings of group `g` under weights `w`.
     fn share(&self, kind: usize, g: usize, w: &[f64]) -> f64 {
         let (req, set, _) = &self.p.kinds[kind];
-        self.by_group[*set][g]
-            .iter()
-            .map(|&o| {
-                let (price, cap) = &self.p.offers[o];
-                let used: f64 =
-                    w.iter().zip(req).zip(cap).filter(|((_, r), _)| **r > 0.0).map(|((w, r), c)| w * r / c).sum();
-                price * used
-            })
-            .fold(f64::INFINITY, f64::min)
+        self.by_group[*set][g].iter().map(|&o| charge(self.p, o, w, req)).fold(f64::INFINITY, f64::min)
     }
 
     fn total(&self) -> f64 {
@@ -56,16 +55,11 @@ impl<'p> Shares<'p> {
 /// point: the bound it gives and the weights (over all dimensions, the others at zero).
 pub(super) fn best_uniform(p: &Problem) -> (f64, Vec<f64>) {
     let value = |a: f64, b: f64| -> f64 {
-        let c = (1.0 - a - b).max(0.0);
+        let mut w = vec![0.0; p.dims];
+        w[..3].copy_from_slice(&[a, b, (1.0 - a - b).max(0.0)]);
         p.kinds
             .iter()
-            .map(|(req, set, n)| {
-                let share = |o: &usize| {
-                    let (price, cap) = &p.offers[*o];
-                    price * (a * req[0] / cap[0] + b * req[1] / cap[1] + c * req[2] / cap[2])
-                };
-                n * p.sets[*set].iter().map(share).fold(f64::INFINITY, f64::min)
-            })
+            .map(|(req, set, n)| n * p.sets[*set].iter().map(|&o| charge(p, o, &w, req)).fold(f64::INFINITY, f64::min))
             .sum()
     };
     let step = 1.0 / GRID as f64;
@@ -111,7 +105,7 @@ pub(super) fn bound(p: &Problem, start: &[f64]) -> f64 {
             by_group[set][p.group_of[o]].push(o);
         }
     }
-    let s = Shares { p, groups, by_group, cheapest: Vec::new() };
+    let mut s = Shares { p, groups, by_group, cheapest: Vec::new() };
     let uniform = vec![start.to_vec(); groups];
     let own: Vec<Vec<f64>> = (0..groups)
         .map(|g| {
@@ -134,7 +128,6 @@ pub(super) fn bound(p: &Problem, start: &[f64]) -> f64 {
             unit(dearest.1)
         })
         .collect();
-    let mut s = s;
     let first = search(&mut s, uniform);
     let second = search(&mut s, own);
     let (value, weights) = if first.0 >= second.0 { first } else { second };
@@ -154,15 +147,7 @@ fn ascend(s: &Shares<'_>, mut weights: Vec<Vec<f64>>) -> f64 {
             // The offering that charges this kind least, and the charge.
             let mut low = (f64::INFINITY, usize::MAX);
             for &o in &p.sets[*set] {
-                let (price, cap) = &p.offers[o];
-                let w = &weights[p.group_of[o]];
-                let v: f64 = price
-                    * w.iter()
-                        .zip(req)
-                        .zip(cap)
-                        .filter(|((_, r), _)| **r > 0.0)
-                        .map(|((w, r), c)| w * r / c)
-                        .sum::<f64>();
+                let v = charge(p, o, &weights[p.group_of[o]], req);
                 if v < low.0 {
                     low = (v, o);
                 }
