@@ -90,7 +90,8 @@ pub fn scale_up_plan(plan: &ScaleUpPlan, nodes: &[Node], pending: &[Pod], groups
 }
 
 /// Checks a scale-down plan against its input: removals happen in order, each removed node's workload
-/// pods are replayed through [`feasible`] onto their targets (never a removed node), PDB budgets, group
+/// pods are replayed through [`feasible`] onto their targets (never a removed node) in the order of its
+/// moves (the drained node stays, cordoned, as it does while the drain runs), PDB budgets, group
 /// minimums and disruption budgets hold. Returns the first violation as a sentence.
 pub fn scale_down_plan(
     plan: &crate::scale_down::ScaleDownPlan,
@@ -119,8 +120,14 @@ pub fn scale_down_plan(
                     }
                 }
             }
-            let to =
-                r.moves.iter().find(|(id, _)| *id == p.id()).map(|m| &m.1).ok_or(format!("{} not moved", p.id()))?;
+            if !r.moves.iter().any(|(id, _)| *id == p.id()) {
+                return Err(format!("{} not moved", p.id()));
+            }
+        }
+        // The scheduler places the evicted pods one by one, in the plan's order: spread constraints
+        // depend on it.
+        for (id, to) in &r.moves {
+            let p = pods.iter().find(|p| p.id() == *id).ok_or(format!("{id} moves but does not run on {}", r.node))?;
             if gone.contains(to) {
                 return Err(format!("{} moves to removed node {to}", p.id()));
             }

@@ -98,3 +98,45 @@ fn a_pod_shape_no_family_matches_pays_for_what_it_strands() {
     // Whole pods: two per burst node, six nodes.
     assert!((cost_of(&pending, &groups) - 60.0).abs() < 1e-6);
 }
+
+#[test]
+fn complementary_shapes_share_nodes() {
+    // Caches (0.5 CPU, 4 GiB) would each rather have a memory node, CPU-heavy pods (1 CPU, 0.5 GiB) a burst
+    // node. Together they match the burst shape: 24 caches and 48 CPU-heavy pods need 60 CPU and 120 GiB,
+    // and 4 burst nodes carrying 6 caches and 12 CPU-heavy pods each are the optimum (520). Sending the
+    // caches to a memory node and the rest to burst nodes costs 670.
+    let groups = vec![
+        group("burst", vec![offering("burst-16c", 16, 32, 130.0)]),
+        group("memory", vec![offering("memory-16c", 16, 128, 280.0)]),
+    ];
+    let mut pending: Vec<Pod> = (0..24).map(|i| Pod::new("default", &format!("cache-{i}"), 500, 4 * GI)).collect();
+    pending.extend((0..48).map(|i| Pod::new("default", &format!("cpu-{i}"), 1000, GI / 2)));
+    let cost = cost_of(&pending, &groups);
+    let lb = lower_bound(&pending, &groups);
+    println!("complementary shapes: cost {cost}, bound {lb:.2}");
+    assert!((cost - 520.0).abs() < 1e-6, "cost {cost}, optimum 520");
+    assert!((lb - 487.5).abs() < 1e-6, "bound {lb}, fractional optimum 487.5");
+}
+
+#[test]
+fn gpu_nodes_are_sized_by_their_gpus() {
+    // Eight pods of 5 CPU and one GPU. A 40-CPU machine has 4 GPUs for 1,400; an 8-CPU one has 1 for 300:
+    // eight small machines (2,400) beat two large ones (2,800), though one large machine has the CPU of five
+    // small ones.
+    let gpu_offering = |id: &str, cpu: i64, gpus: i64, price: f64| {
+        let mut o = offering(id, cpu, 4 * cpu, price);
+        o.allocatable.extended.insert("nvidia.com/gpu".into(), gpus);
+        o
+    };
+    let groups = vec![group("gpu", vec![gpu_offering("gpu-8c", 8, 1, 300.0), gpu_offering("gpu-40c", 40, 4, 1400.0)])];
+    let pending: Vec<Pod> = (0..8)
+        .map(|i| {
+            let mut p = Pod::new("default", &format!("infer-{i}"), 5000, 8 * GI);
+            p.requests.extended.insert("nvidia.com/gpu".into(), 1);
+            p
+        })
+        .collect();
+    assert!((lower_bound(&pending, &groups) - 2400.0).abs() < 1e-6);
+    let cost = cost_of(&pending, &groups);
+    assert!((cost - 2400.0).abs() < 1e-6, "cost {cost}, optimum 2400");
+}

@@ -4,4 +4,5 @@
 
 pub(crate) mod classes;
 pub(crate) mod place;
+pub(crate) mod simplex;
 pub(crate) mod state;

@@ -2,6 +2,9 @@
 //! in the order they were opened), else a new node chosen by the strategy, finally right-sized to the
 //! cheapest offering that carries what it got.
 
+mod mix;
+mod options;
+
 use std::cmp::Ordering;
 
 use super::state::{Fit, PodRef, Sim, Target};
@@ -45,6 +48,12 @@ pub(crate) struct Placer<'a> {
     cursors: Vec<usize>,
     /// Per class: the groups whose new nodes could ever take it, as an interned signature.
     signature: Vec<usize>,
+    /// Per signature: its groups.
+    sig_groups: Vec<Vec<usize>>,
+    /// For the planner: the node shape each pod should land on (see `mix.rs`).
+    mix: Option<mix::Mix>,
+    /// Requests still to place per signature and target shape: CPU, memory, pods.
+    shape_demand: Vec<[i64; 3]>,
     /// Requests still to place per signature: CPU, memory, pods.
     demand: Vec<[i64; 3]>,
     /// Per signature: how many one-per-node pods are still to open their node, and the CPU, memory and
@@ -72,6 +81,17 @@ fn fits(req: [i64; 4], cap: [i64; 4]) -> bool {
 /// Whether the extended resources a pod requests are offered at all.
 fn extended_offered(pod: &Pod, offering: &crate::groups::Offering) -> bool {
     pod.requests.extended.iter().all(|(k, v)| *v <= offering.allocatable.extended.get(k).copied().unwrap_or(0))
+}
+
+/// How many pods like `pod` the extended resources of `offering` carry (unbounded without requests).
+fn extended_slots(pod: &Pod, offering: &crate::groups::Offering) -> i64 {
+    pod.requests
+        .extended
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| offering.allocatable.extended.get(k).copied().unwrap_or(0) / v)
+        .min()
+        .unwrap_or(i64::MAX)
 }
 
 impl<'a> Placer<'a> {
@@ -139,6 +159,9 @@ impl<'a> Placer<'a> {
         let cursors = vec![0; sim.reg.classes.iter().map(|c| c.mono + 1).max().unwrap_or(0)];
         let input_nodes = sim.nodes.len();
         Placer {
+            sig_groups: signatures.items,
+            mix: None,
+            shape_demand: Vec::new(),
             input_nodes,
             shares: vec![(Vec::new(), f64::INFINITY); cursors.len()],
             sim,
@@ -157,11 +180,13 @@ impl<'a> Placer<'a> {
 
     /// The decision order. For the planner: one-per-node pods first (each opens a node that later pods
     /// fill), then pods spreading their own replicas over hostnames (while every node can still take
-    /// one: a full node without one pins the spread's minimum at zero), then largest first by dominant
-    /// share of the whole demand, so CPU-heavy and memory-heavy pods interleave. Otherwise largest CPU
-    /// first. Ties by name keep plans deterministic.
+    /// one: a full node without one pins the spread's minimum at zero), then the pods with a target
+    /// shape interleaved (see [`Self::progress`]), then largest first by dominant share of the whole
+    /// demand, so CPU-heavy and memory-heavy pods interleave. Otherwise largest CPU first. Ties by name
+    /// keep plans deterministic.
     fn order(&self, strategy: Strategy) -> Vec<usize> {
         let mut v: Vec<usize> = (0..self.pods.len()).collect();
+        let progress = self.progress();
         let planner = matches!(strategy, Strategy::Planner(_));
         let mut total = [1i128; 2];
         for &c in &self.sim.placed_class {
@@ -175,7 +200,14 @@ impl<'a> Placer<'a> {
             // Parts per billion of the whole demand.
             let share = |d: usize| i128::from(c.req[d]) * 1_000_000_000 / total[d];
             let dominant = if planner { share(0).max(share(1)) } else { 0 };
-            (planner && c.singleton, planner && host_spread, dominant, c.req[0], c.req[1])
+            (
+                planner && c.singleton,
+                planner && host_spread,
+                std::cmp::Reverse(progress[i]),
+                dominant,
+                c.req[0],
+                c.req[1],
+            )
         };
         v.sort_by(|&a, &b| {
             key(b).cmp(&key(a)).then_with(|| {
@@ -188,14 +220,14 @@ impl<'a> Placer<'a> {
 
     /// First fit over the simulated nodes, skipping for good the nodes the pod's kind can never use and,
     /// for the planner, new nodes whose shape does not suit it.
-    fn first_fit(&mut self, class: usize, strategy: Strategy) -> Option<usize> {
-        let mono = self.sim.reg.classes[class].mono;
+    fn first_fit(&mut self, class: usize, pod: usize, strategy: Strategy) -> Option<usize> {
+        let mono = self.cursor(class, pod);
         let mut i = self.cursors[mono];
         let mut advancing = true;
         let shaped = matches!(strategy, Strategy::Planner(_));
         while i < self.sim.nodes.len() {
             match self.sim.check(class, Target::Node(i)) {
-                Fit::Yes if shaped && i >= self.input_nodes && !self.suits(class, i) => {
+                Fit::Yes if shaped && i >= self.input_nodes && !self.suits(class, pod, i) => {
                     if advancing {
                         self.cursors[mono] = i + 1;
                     }
@@ -218,6 +250,9 @@ impl<'a> Placer<'a> {
     /// Places every pod; returns where each went.
     pub(crate) fn run(mut self, strategy: Strategy) -> (Placement, Self) {
         let existing = self.sim.nodes.len();
+        if let Strategy::Planner(Expander::Cheapest | Expander::LeastWaste) = strategy {
+            self.take_advice();
+        }
         let order = self.order(strategy);
         let mut node_of = vec![None; self.pods.len()];
         let mut sequence = Vec::with_capacity(self.pods.len());
@@ -256,10 +291,10 @@ impl<'a> Placer<'a> {
         let class = self.sim.placed_class[i];
         let sig = self.signature[class];
         let r = self.sim.reg.classes[class].req;
-        let node = match self.first_fit(class, strategy) {
+        let node = match self.first_fit(class, i, strategy) {
             Some(n) => Some(n),
             None if self.hopeless[class] || strategy == Strategy::NoNewNodes => None,
-            None => match self.open(class, strategy) {
+            None => match self.open(class, i, strategy) {
                 Some((g, o, n)) => {
                     new_nodes.push((n, g, o));
                     Some(n)
@@ -274,6 +309,10 @@ impl<'a> Placer<'a> {
             d[0] -= r[0];
             d[1] -= r[1];
             d[2] -= r[3];
+            if let Some((mix, t)) = self.mix.as_ref().and_then(|m| Some((m, m.target[i]?))) {
+                let d = &mut self.shape_demand[sig * mix.shapes + t];
+                *d = [d[0] - r[0], d[1] - r[1], d[2] - r[3]];
+            }
         }
         let Some(n) = node else { return false };
         self.sim.commit(class, n, PodRef::Placed(i));
@@ -290,16 +329,22 @@ impl<'a> Placer<'a> {
         self.sim.groups[g].offerings[o].monthly_price * dominant
     }
 
-    /// Whether new node `n` has a shape that suits `class`; see [`Self::suits_group`].
-    fn suits(&mut self, class: usize, n: usize) -> bool {
-        self.sim.nodes[n].group.is_none_or(|g| self.suits_group(class, g))
+    /// Whether new node `n` has a shape that suits pod `pod` of `class`; see [`Self::suits_group`].
+    fn suits(&mut self, class: usize, pod: usize, n: usize) -> bool {
+        self.sim.nodes[n].group.is_none_or(|g| self.suits_group(class, pod, g))
     }
 
-    /// Whether the nodes of group `g` have a shape that suits `class`: the pod's cheapest share of one
-    /// costs at most `SHAPE_SLACK` times its cheapest share in the best group for it. Filling a
-    /// memory-rich node with CPU-heavy pods strands its memory; such pods wait for (or open) a
-    /// better-shaped node. Groups are compared, not offerings, so the expander still picks the size.
-    fn suits_group(&mut self, class: usize, g: usize) -> bool {
+    /// Whether the nodes of group `g` have a shape that suits pod `pod` of `class`: with advice, the
+    /// group has the pod's target shape; otherwise the pod's cheapest share of one costs at most
+    /// `SHAPE_SLACK` times its cheapest share in the best group for it. Filling a memory-rich node with
+    /// CPU-heavy pods strands its memory; such pods wait for (or open) a better-shaped node. Groups are
+    /// compared, not offerings, so the expander still picks the size.
+    fn suits_group(&mut self, class: usize, pod: usize, g: usize) -> bool {
+        if let Some(mix) = &self.mix
+            && let Some(t) = mix.target[pod]
+        {
+            return mix.shape_of[g] == t;
+        }
         let mono = self.sim.reg.classes[class].mono;
         if self.shares[mono].0.is_empty() {
             let mut per_group = vec![f64::INFINITY; self.sim.groups.len()];
@@ -345,8 +390,8 @@ impl<'a> Placer<'a> {
     }
 
     /// Opens a new node for a pod of `class`: (group, offering, simulated node).
-    fn open(&mut self, class: usize, strategy: Strategy) -> Option<(usize, usize, usize)> {
-        let (g, o) = self.choose(class, strategy)?;
+    fn open(&mut self, class: usize, pod: usize, strategy: Strategy) -> Option<(usize, usize, usize)> {
+        let (g, o) = self.choose(class, pod, strategy)?;
         self.new_count += 1;
         let name = format!("{}-new-{}", self.sim.groups[g].name, self.name_prefix_offset + self.new_count);
         let n = self.sim.add_new_node(g, o, name);
@@ -357,17 +402,23 @@ impl<'a> Placer<'a> {
             return None;
         }
         if self.sim.reg.classes[class].singleton {
-            // Room on this node for the others is allotted; later one-per-node nodes size for the rest.
-            let (req, cap, sig) = (self.sim.reg.classes[class].req, self.usable[g][o], self.signature[class]);
+            // Room on this node for the others is allotted: the share of them its tightest spare
+            // dimension takes (pods of their mix); later one-per-node nodes size for the rest.
+            let (req, mut cap, sig) = (self.sim.reg.classes[class].req, self.usable[g][o], self.signature[class]);
+            cap[3] = cap[3].min(extended_slots(self.sim.reg.classes[class].rep, &self.sim.groups[g].offerings[o]));
             let s = &mut self.singles[sig];
-            *s = [
-                s[0] - 1,
-                (s[1] - (cap[0] - req[0])).max(0),
-                (s[2] - (cap[1] - req[1])).max(0),
-                (s[3] - (cap[3] - req[3])).max(0),
-            ];
+            let spare = [cap[0] - req[0], cap[1] - req[1], cap[3] - req[3]];
+            let taken = (0..3)
+                .filter(|&d| s[d + 1] > 0)
+                .map(|d| spare[d].max(0) as f64 / s[d + 1] as f64)
+                .fold(1.0f64, f64::min);
+            *s = [s[0] - 1, s[1], s[2], s[3]];
+            for v in &mut s[1..] {
+                *v = ((*v as f64) * (1.0 - taken)).round() as i64;
+            }
         }
-        if matches!(strategy, Strategy::Planner(_)) && !self.suits(class, n) {
+        let advised = self.mix.as_ref().is_some_and(|m| m.target[pod].is_some());
+        if matches!(strategy, Strategy::Planner(_)) && !advised && !self.suits(class, pod, n) {
             // The best shape is out of reach (limits, max nodes, expander): what it got is the yardstick.
             let mono = self.sim.reg.classes[class].mono;
             let (per_group, best) = &mut self.shares[mono];
@@ -383,11 +434,15 @@ impl<'a> Placer<'a> {
     }
 
     /// The (group, offering) a new node for `class` should be.
-    fn choose(&mut self, class: usize, strategy: Strategy) -> Option<(usize, usize)> {
+    fn choose(&mut self, class: usize, pod: usize, strategy: Strategy) -> Option<(usize, usize)> {
         let groups = self.sim.groups;
         let c = &self.sim.reg.classes[class];
         let (req, singleton, rep) = (c.req, c.singleton, c.rep);
-        let demand = self.demand[self.signature[class]];
+        // With advice, the node is sized for what is still bound for its shape.
+        let demand = match self.mix.as_ref().and_then(|m| Some((m, m.target[pod]?))) {
+            Some((mix, t)) => self.shape_demand[self.signature[class] * mix.shapes + t],
+            None => self.demand[self.signature[class]],
+        };
         // A one-per-node pod's node is sized for it plus its share of the other pods not yet given
         // room on such nodes: every such pod needs a node anyway, so the others should fill those
         // nodes, not new ones.
@@ -429,8 +484,12 @@ impl<'a> Placer<'a> {
                 let score = match strategy {
                     Strategy::Planner(expander) => {
                         let want = if singleton { single_want } else { demand };
+                        // A node carries no more of these pods than its extended resources allow (GPU
+                        // nodes are sized by their GPUs, not their CPU).
+                        let mut cap = cap;
+                        cap[3] = cap[3].min(extended_slots(rep, offering));
                         let score = Score::planner(expander, want, cap, offering.monthly_price, group.priority);
-                        if !self.suits_group(class, g) {
+                        if !self.suits_group(class, pod, g) {
                             self.consider(&mut best_misshapen, score, g, o);
                             continue;
                         }
@@ -464,75 +523,6 @@ impl<'a> Placer<'a> {
         if best.as_ref().is_none_or(|(b, bg, bo)| score.better(b, tie, (self.usage[*bg].nodes, *bg, *bo))) {
             *best = Some((score, g, o));
         }
-    }
-}
-
-impl Placer<'_> {
-    /// Every (group, offering) a new node for `class` could be, with its usable CPU, memory, ephemeral
-    /// storage and pods (net of DaemonSets).
-    pub(crate) fn options_for(&mut self, class: usize) -> Vec<(usize, usize, [i64; 4])> {
-        let (req, rep) = (self.sim.reg.classes[class].req, self.sim.reg.classes[class].rep);
-        let mut out = Vec::new();
-        for (g, group) in self.sim.groups.iter().enumerate() {
-            if !self.sim.static_ok_new(class, g) {
-                continue;
-            }
-            for (o, off) in group.offerings.iter().enumerate() {
-                let cap = self.usable[g][o];
-                if !group.backoff.contains(&off.id) && fits(req, cap) && extended_offered(rep, off) {
-                    out.push((g, o, cap));
-                }
-            }
-        }
-        out
-    }
-
-    /// The (group, offering) a one-template-per-group autoscaler would scale next: for each, the pods
-    /// it can take and the nodes they need by requests; the least idle share wins, then the cheaper.
-    pub(crate) fn least_waste_option(&mut self) -> Option<(usize, usize)> {
-        let mut per_class: Vec<(usize, i64)> = Vec::new();
-        let mut seen = std::collections::HashMap::new();
-        for &c in &self.sim.placed_class {
-            let k = *seen.entry(c).or_insert_with(|| {
-                per_class.push((c, 0));
-                per_class.len() - 1
-            });
-            per_class[k].1 += 1;
-        }
-        let mut best: Option<(f64, f64, usize, usize)> = None;
-        for g in 0..self.sim.groups.len() {
-            let group = &self.sim.groups[g];
-            if self.usage[g].nodes >= group.max_nodes {
-                continue;
-            }
-            let compatible: Vec<(usize, i64)> =
-                per_class.iter().copied().filter(|&(c, _)| self.sim.static_ok_new(c, g)).collect();
-            let group = &self.sim.groups[g];
-            for (o, off) in group.offerings.iter().enumerate() {
-                let cap = self.usable[g][o];
-                if group.backoff.contains(&off.id) || group.limit_exceeded(&self.usage[g], off).is_some() {
-                    continue;
-                }
-                let mut want = [0i64; 3];
-                for &(c, n) in &compatible {
-                    let class = &self.sim.reg.classes[c];
-                    if fits(class.req, cap) && extended_offered(class.rep, off) {
-                        want[0] += class.req[0] * n;
-                        want[1] += class.req[1] * n;
-                        want[2] += class.req[3] * n;
-                    }
-                }
-                if want == [0; 3] {
-                    continue;
-                }
-                let score = Score::planner(Expander::LeastWaste, want, cap, off.monthly_price, 0);
-                let (waste, cost) = (score.keys[0], score.keys[1]);
-                if best.is_none_or(|(bw, bc, _, _)| waste < bw - 1e-9 || (waste - bw).abs() <= 1e-9 && cost < bc) {
-                    best = Some((waste, cost, g, o));
-                }
-            }
-        }
-        best.map(|(_, _, g, o)| (g, o))
     }
 }
 

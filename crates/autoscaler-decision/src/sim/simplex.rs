@@ -1,0 +1,190 @@
+//! A dense two-phase simplex for the small linear programs the planner solves (tens of rows, a few
+//! hundred columns): which family of nodes should carry which share of each pod shape.
+//!
+//! Dantzig's rule (most negative reduced cost) converges fast on these programs; they are very
+//! degenerate (capacity rows have a zero right-hand side), so after a budget of pivots the rule turns to
+//! Bland's, which cannot cycle. A hard pivot budget bounds the work: past it the caller gets `None` and
+//! plans without the program's advice.
+
+/// Entries smaller than this are zero.
+const EPS: f64 = 1e-9;
+
+/// The dense tableau: `rows` constraint rows then the objective row, each `cols + 1` wide (the last
+/// entry is the right-hand side), and the basic column of each constraint row.
+struct Tableau {
+    t: Vec<Vec<f64>>,
+    basis: Vec<usize>,
+    cols: usize,
+}
+
+impl Tableau {
+    fn objective(&self) -> &[f64] {
+        &self.t[self.t.len() - 1]
+    }
+
+    fn pivot(&mut self, row: usize, col: usize) {
+        let p = self.t[row][col];
+        for v in self.t[row].iter_mut() {
+            *v /= p;
+        }
+        let pivot_row = self.t[row].clone();
+        for (r, line) in self.t.iter_mut().enumerate() {
+            let f = line[col];
+            if r != row && f.abs() > 0.0 {
+                for (v, p) in line.iter_mut().zip(&pivot_row) {
+                    *v -= f * p;
+                }
+            }
+        }
+        self.basis[row] = col;
+    }
+
+    /// Pivots until no column among `0..allowed` improves the objective. False past the budget or on
+    /// an unbounded column.
+    fn optimize(&mut self, allowed: usize, budget: &mut usize) -> bool {
+        let rows = self.basis.len();
+        let mut dantzig = *budget / 2;
+        loop {
+            let obj = self.objective();
+            let entering = if dantzig > 0 {
+                (0..allowed).filter(|&j| obj[j] < -EPS).min_by(|&a, &b| obj[a].total_cmp(&obj[b]))
+            } else {
+                (0..allowed).find(|&j| obj[j] < -EPS)
+            };
+            let Some(col) = entering else { return true };
+            let mut leaving: Option<(f64, usize)> = None;
+            for r in 0..rows {
+                let a = self.t[r][col];
+                if a > EPS {
+                    let ratio = self.t[r][self.cols] / a;
+                    let better = leaving.is_none_or(|(best, lr)| {
+                        ratio < best - EPS || (ratio <= best + EPS && self.basis[r] < self.basis[lr])
+                    });
+                    if better {
+                        leaving = Some((ratio, r));
+                    }
+                }
+            }
+            let Some((_, row)) = leaving else { return false };
+            if *budget == 0 {
+                return false;
+            }
+            *budget -= 1;
+            dantzig = dantzig.saturating_sub(1);
+            self.pivot(row, col);
+        }
+    }
+}
+
+/// Minimizes `c · x` subject to `a x = b` and `x ≥ 0`, with `b ≥ 0` (negate a row first otherwise).
+/// `None` when the program is infeasible, unbounded or not solved within the pivot budget.
+pub(crate) fn minimize(a: &[Vec<f64>], b: &[f64], c: &[f64]) -> Option<Vec<f64>> {
+    let (rows, n) = (a.len(), c.len());
+    if b.len() != rows || a.iter().any(|r| r.len() != n) || b.iter().any(|v| *v < 0.0 || !v.is_finite()) {
+        return None;
+    }
+    // Columns: the program's, then one artificial per row; then the right-hand side.
+    let cols = n + rows;
+    let mut t = Vec::with_capacity(rows + 1);
+    for (r, (line, rhs)) in a.iter().zip(b).enumerate() {
+        let mut row = vec![0.0; cols + 1];
+        row[..n].copy_from_slice(line);
+        row[n + r] = 1.0;
+        row[cols] = *rhs;
+        t.push(row);
+    }
+    // Phase one minimizes the artificials' sum: its reduced costs are minus the column sums.
+    let mut phase_one = vec![0.0; cols + 1];
+    for line in &t {
+        for (j, v) in line.iter().enumerate() {
+            if j < n || j == cols {
+                phase_one[j] -= v;
+            }
+        }
+    }
+    t.push(phase_one);
+    let mut tab = Tableau { t, basis: (n..cols).collect(), cols };
+    // Programs this size take a few pivots per row; far past that something is wrong.
+    let mut budget = 20 * rows + 1000;
+    if !tab.optimize(cols, &mut budget) {
+        return None;
+    }
+    let scale = 1.0 + b.iter().fold(0.0f64, |m, v| m.max(*v));
+    if -tab.objective()[cols] > 1e-7 * scale {
+        return None;
+    }
+    // Artificials still basic (at zero) leave for any program column with a nonzero entry; a row with
+    // none is redundant and keeps its artificial at zero.
+    for r in 0..rows {
+        if tab.basis[r] >= n
+            && let Some(col) = (0..n).find(|&j| tab.t[r][j].abs() > EPS)
+        {
+            tab.pivot(r, col);
+        }
+    }
+    // Phase two: reduced costs of the real objective under the current basis.
+    let mut obj = vec![0.0; cols + 1];
+    obj[..n].copy_from_slice(c);
+    for r in 0..rows {
+        let j = tab.basis[r];
+        let cost = if j < n { c[j] } else { 0.0 };
+        if cost != 0.0 {
+            for (o, v) in obj.iter_mut().zip(&tab.t[r]) {
+                *o -= cost * v;
+            }
+        }
+    }
+    tab.t[rows] = obj;
+    // Artificials may not re-enter.
+    if !tab.optimize(n, &mut budget) {
+        return None;
+    }
+    let mut x = vec![0.0; n];
+    for (r, &j) in tab.basis.iter().enumerate() {
+        if j < n {
+            x[j] = tab.t[r][cols].max(0.0);
+        }
+    }
+    Some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::minimize;
+
+    fn close(a: &[f64], b: &[f64]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6)
+    }
+
+    #[test]
+    fn solves_a_textbook_program() {
+        // min -3x - 5y  s.t. x + s1 = 4, 2y + s2 = 12, 3x + 2y + s3 = 18: optimum x = 2, y = 6.
+        let a = vec![vec![1.0, 0.0, 1.0, 0.0, 0.0], vec![0.0, 2.0, 0.0, 1.0, 0.0], vec![3.0, 2.0, 0.0, 0.0, 1.0]];
+        let x = minimize(&a, &[4.0, 12.0, 18.0], &[-3.0, -5.0, 0.0, 0.0, 0.0]);
+        assert!(x.as_deref().is_some_and(|x| close(&x[..2], &[2.0, 6.0])), "{x:?}");
+    }
+
+    #[test]
+    fn equality_rows_need_phase_one() {
+        // min x + 2y s.t. x + y = 3, x - y + s = 1 (x ≤ y + 1): optimum x = 2, y = 1.
+        let a = vec![vec![1.0, 1.0, 0.0], vec![1.0, -1.0, 1.0]];
+        let x = minimize(&a, &[3.0, 1.0], &[1.0, 2.0, 0.0]);
+        assert!(x.as_deref().is_some_and(|x| close(&x[..2], &[2.0, 1.0])), "{x:?}");
+    }
+
+    #[test]
+    fn reports_infeasible_and_unbounded_programs() {
+        // x + y = 1 and x + y = 2 cannot both hold.
+        assert_eq!(minimize(&[vec![1.0, 1.0], vec![1.0, 1.0]], &[1.0, 2.0], &[1.0, 1.0]), None);
+        // min -x s.t. x - y = 0: x grows without end.
+        assert_eq!(minimize(&[vec![1.0, -1.0]], &[0.0], &[-1.0, 0.0]), None);
+    }
+
+    #[test]
+    fn redundant_rows_are_harmless() {
+        // The same row twice: min x + y s.t. x + 2y = 2 (twice): optimum y = 1.
+        let a = vec![vec![1.0, 2.0], vec![1.0, 2.0]];
+        let x = minimize(&a, &[2.0, 2.0], &[1.0, 1.0]);
+        assert!(x.as_deref().is_some_and(|x| close(x, &[0.0, 1.0])), "{x:?}");
+    }
+}
