@@ -16,6 +16,24 @@ fn group(name: &str, offerings: Vec<Offering>) -> NodeGroup {
     NodeGroup { name: name.into(), max_nodes: 100, offerings, ..NodeGroup::default() }
 }
 
+/// An offering of `cpu` CPUs, `mem_gi` GiB and `gpus` GPUs.
+fn gpu_offering(id: &str, cpu: i64, mem_gi: i64, gpus: i64, price: f64) -> Offering {
+    let mut o = offering(id, cpu, mem_gi, price);
+    o.allocatable.extended.insert("nvidia.com/gpu".into(), gpus);
+    o
+}
+
+/// `n` inference pods of `cpu_milli`, `mem` and one GPU each.
+fn gpu_pods(n: usize, cpu_milli: i64, mem: i64) -> Vec<Pod> {
+    (0..n)
+        .map(|i| {
+            let mut p = Pod::new("default", &format!("infer-{i}"), cpu_milli, mem);
+            p.requests.extended.insert("nvidia.com/gpu".into(), 1);
+            p
+        })
+        .collect()
+}
+
 fn cost_of(pending: &[Pod], groups: &[NodeGroup]) -> f64 {
     let p = plan(ScaleUpInput { nodes: &[], pending, groups, expander: Expander::Cheapest });
     assert!(p.unplaced.is_empty());
@@ -47,19 +65,13 @@ fn every_one_per_node_pod_is_charged_a_node() {
 #[test]
 fn gpus_are_a_dimension_of_the_bound() {
     // Three pods of one GPU each on machines with one GPU: three machines, whatever their CPU says.
-    let mut gpu_offering = offering("gpu-8c", 8, 32, 300.0);
-    gpu_offering.allocatable.extended.insert("nvidia.com/gpu".into(), 1);
-    let mut gpu = group("gpu", vec![gpu_offering]);
+    let mut gpu = group("gpu", vec![gpu_offering("gpu-8c", 8, 32, 1, 300.0)]);
     gpu.taints.push(Taint::new("dedicated", "gpu", TaintEffect::NoSchedule));
     let groups = vec![group("general", vec![offering("small", 2, 4, 10.0)]), gpu];
-    let pending: Vec<Pod> = (0..3)
-        .map(|i| {
-            let mut p = Pod::new("default", &format!("infer-{i}"), 500, GI);
-            p.requests.extended.insert("nvidia.com/gpu".into(), 1);
-            p.tolerations.push(Toleration::equal("dedicated", "gpu", Some(TaintEffect::NoSchedule)));
-            p
-        })
-        .collect();
+    let mut pending = gpu_pods(3, 500, GI);
+    for p in &mut pending {
+        p.tolerations.push(Toleration::equal("dedicated", "gpu", Some(TaintEffect::NoSchedule)));
+    }
     let lb = lower_bound(&pending, &groups);
     assert!((lb - 900.0).abs() < 1e-6, "bound {lb}, optimum 900");
     assert!((cost_of(&pending, &groups) - 900.0).abs() < 1e-6);
@@ -123,19 +135,9 @@ fn gpu_nodes_are_sized_by_their_gpus() {
     // Eight pods of 5 CPU and one GPU. A 40-CPU machine has 4 GPUs for 1,400; an 8-CPU one has 1 for 300:
     // eight small machines (2,400) beat two large ones (2,800), though one large machine has the CPU of five
     // small ones.
-    let gpu_offering = |id: &str, cpu: i64, gpus: i64, price: f64| {
-        let mut o = offering(id, cpu, 4 * cpu, price);
-        o.allocatable.extended.insert("nvidia.com/gpu".into(), gpus);
-        o
-    };
-    let groups = vec![group("gpu", vec![gpu_offering("gpu-8c", 8, 1, 300.0), gpu_offering("gpu-40c", 40, 4, 1400.0)])];
-    let pending: Vec<Pod> = (0..8)
-        .map(|i| {
-            let mut p = Pod::new("default", &format!("infer-{i}"), 5000, 8 * GI);
-            p.requests.extended.insert("nvidia.com/gpu".into(), 1);
-            p
-        })
-        .collect();
+    let offerings = vec![gpu_offering("gpu-8c", 8, 32, 1, 300.0), gpu_offering("gpu-40c", 40, 160, 4, 1400.0)];
+    let groups = vec![group("gpu", offerings)];
+    let pending = gpu_pods(8, 5000, 8 * GI);
     assert!((lower_bound(&pending, &groups) - 2400.0).abs() < 1e-6);
     let cost = cost_of(&pending, &groups);
     assert!((cost - 2400.0).abs() < 1e-6, "cost {cost}, optimum 2400");
