@@ -83,15 +83,27 @@ fn extended_offered(pod: &Pod, offering: &crate::groups::Offering) -> bool {
     pod.requests.extended.iter().all(|(k, v)| *v <= offering.allocatable.extended.get(k).copied().unwrap_or(0))
 }
 
-/// How many pods like `pod` the extended resources of `offering` carry (unbounded without requests).
-fn extended_slots(pod: &Pod, offering: &crate::groups::Offering) -> i64 {
-    pod.requests
+/// `cap` (CPU, memory, ephemeral storage, pods) with its pod slots capped by how many pods like `pod`
+/// the extended resources of `offering` carry: a GPU node carries as many GPU pods as it has GPUs.
+fn slots_for(pod: &Pod, offering: &crate::groups::Offering, mut cap: [i64; 4]) -> [i64; 4] {
+    let by_extended = pod
+        .requests
         .extended
         .iter()
         .filter(|(_, v)| **v > 0)
         .map(|(k, v)| offering.allocatable.extended.get(k).copied().unwrap_or(0) / v)
-        .min()
-        .unwrap_or(i64::MAX)
+        .min();
+    if let Some(n) = by_extended {
+        cap[3] = cap[3].min(n);
+    }
+    cap
+}
+
+/// Adds `sign` times a pod's CPU, memory and pod slot to a demand of (CPU, memory, pods).
+fn shift(demand: &mut [i64; 3], req: [i64; 4], sign: i64) {
+    for (d, r) in demand.iter_mut().zip([req[0], req[1], req[3]]) {
+        *d += sign * r;
+    }
 }
 
 impl<'a> Placer<'a> {
@@ -145,10 +157,7 @@ impl<'a> Placer<'a> {
                 singles.resize(signatures.items.len(), [0; 4]);
             }
             let r = sim.reg.classes[c].req;
-            let d = &mut demand[signature[c]];
-            d[0] += r[0];
-            d[1] += r[1];
-            d[2] += r[3];
+            shift(&mut demand[signature[c]], r, 1);
             let s = &mut singles[signature[c]];
             if sim.reg.classes[c].singleton {
                 s[0] += 1;
@@ -305,13 +314,9 @@ impl<'a> Placer<'a> {
             },
         };
         if first_pass {
-            let d = &mut self.demand[sig];
-            d[0] -= r[0];
-            d[1] -= r[1];
-            d[2] -= r[3];
+            shift(&mut self.demand[sig], r, -1);
             if let Some((mix, t)) = self.mix.as_ref().and_then(|m| Some((m, m.target[i]?))) {
-                let d = &mut self.shape_demand[sig * mix.shapes + t];
-                *d = [d[0] - r[0], d[1] - r[1], d[2] - r[3]];
+                shift(&mut self.shape_demand[sig * mix.shapes + t], r, -1);
             }
         }
         let Some(n) = node else { return false };
@@ -404,8 +409,9 @@ impl<'a> Placer<'a> {
         if self.sim.reg.classes[class].singleton {
             // Room on this node for the others is allotted: the share of them its tightest spare
             // dimension takes (pods of their mix); later one-per-node nodes size for the rest.
-            let (req, mut cap, sig) = (self.sim.reg.classes[class].req, self.usable[g][o], self.signature[class]);
-            cap[3] = cap[3].min(extended_slots(self.sim.reg.classes[class].rep, &self.sim.groups[g].offerings[o]));
+            let (req, rep, sig) =
+                (self.sim.reg.classes[class].req, self.sim.reg.classes[class].rep, self.signature[class]);
+            let cap = slots_for(rep, &self.sim.groups[g].offerings[o], self.usable[g][o]);
             let s = &mut self.singles[sig];
             let spare = [cap[0] - req[0], cap[1] - req[1], cap[3] - req[3]];
             let taken = (0..3)
@@ -484,10 +490,8 @@ impl<'a> Placer<'a> {
                 let score = match strategy {
                     Strategy::Planner(expander) => {
                         let want = if singleton { single_want } else { demand };
-                        // A node carries no more of these pods than its extended resources allow (GPU
-                        // nodes are sized by their GPUs, not their CPU).
-                        let mut cap = cap;
-                        cap[3] = cap[3].min(extended_slots(rep, offering));
+                        // GPU nodes are sized by their GPUs, not their CPU.
+                        let cap = slots_for(rep, offering, cap);
                         let score = Score::planner(expander, want, cap, offering.monthly_price, group.priority);
                         if !self.suits_group(class, pod, g) {
                             self.consider(&mut best_misshapen, score, g, o);

@@ -55,8 +55,7 @@ impl Placer<'_> {
             if let Some(t) = t {
                 let c = self.sim.placed_class[i];
                 let r = self.sim.reg.classes[c].req;
-                let d = &mut self.shape_demand[self.signature[c] * mix.shapes + t];
-                *d = [d[0] + r[0], d[1] + r[1], d[2] + r[3]];
+                super::shift(&mut self.shape_demand[self.signature[c] * mix.shapes + t], r, 1);
             }
         }
     }
