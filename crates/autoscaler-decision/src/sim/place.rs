@@ -137,6 +137,7 @@ impl<'a> Placer<'a> {
         let mut hopeless = vec![false; n_classes];
         let mut demand: Vec<[i64; 3]> = Vec::new();
         let mut singles: Vec<[i64; 4]> = Vec::new();
+        let mut per_term: std::collections::BTreeMap<(usize, usize), i64> = std::collections::BTreeMap::new();
         for i in 0..pods.len() {
             let c = sim.placed_class[i];
             if signature[c] == usize::MAX {
@@ -160,10 +161,19 @@ impl<'a> Placer<'a> {
             shift(&mut demand[signature[c]], r, 1);
             let s = &mut singles[signature[c]];
             if sim.reg.classes[c].singleton {
-                s[0] += 1;
+                // Counted per anti-affinity term below: one-per-node pods of different kinds share nodes.
+                let class = &sim.reg.classes[c];
+                let term = class.anti.iter().find(|(t, tp)| *tp == TopologyKey::Hostname && class.in_terms.contains(t));
+                if let Some((t, _)) = term {
+                    *per_term.entry((signature[c], *t)).or_default() += 1;
+                }
             } else {
                 *s = [s[0], s[1] + r[0], s[2] + r[1], s[3] + r[3]];
             }
+        }
+        // The nodes one-per-node pods will open: per signature, as many as its largest such kind has pods.
+        for ((sig, _), n) in per_term {
+            singles[sig][0] = singles[sig][0].max(n);
         }
         let cursors = vec![0; sim.reg.classes.iter().map(|c| c.mono + 1).max().unwrap_or(0)];
         let input_nodes = sim.nodes.len();

@@ -79,6 +79,12 @@ impl Tableau {
 /// Minimizes `c · x` subject to `a x = b` and `x ≥ 0`, with `b ≥ 0` (negate a row first otherwise).
 /// `None` when the program is infeasible, unbounded or not solved within the pivot budget.
 pub(crate) fn minimize(a: &[Vec<f64>], b: &[f64], c: &[f64]) -> Option<Vec<f64>> {
+    solve(a, b, c).map(|(x, _)| x)
+}
+
+/// [`minimize`] with the optimum's dual: a price per row `y` with `y · a_j ≤ c_j` for every column, so
+/// that `y · b` bounds the objective from below (equal at the optimum up to rounding).
+pub(crate) fn solve(a: &[Vec<f64>], b: &[f64], c: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
     let (rows, n) = (a.len(), c.len());
     if b.len() != rows || a.iter().any(|r| r.len() != n) || b.iter().any(|v| *v < 0.0 || !v.is_finite()) {
         return None;
@@ -145,12 +151,15 @@ pub(crate) fn minimize(a: &[Vec<f64>], b: &[f64], c: &[f64]) -> Option<Vec<f64>>
             x[j] = tab.t[r][cols].max(0.0);
         }
     }
-    Some(x)
+    // Each artificial column started as a unit column of cost zero, so its reduced cost is minus its
+    // row's price.
+    let y = (0..rows).map(|r| -tab.objective()[n + r]).collect();
+    Some((x, y))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::minimize;
+    use super::{minimize, solve};
 
     fn close(a: &[f64], b: &[f64]) -> bool {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6)
@@ -178,6 +187,16 @@ mod tests {
         assert_eq!(minimize(&[vec![1.0, 1.0], vec![1.0, 1.0]], &[1.0, 2.0], &[1.0, 1.0]), None);
         // min -x s.t. x - y = 0: x grows without end.
         assert_eq!(minimize(&[vec![1.0, -1.0]], &[0.0], &[-1.0, 0.0]), None);
+    }
+
+    #[test]
+    fn gives_the_dual_of_the_optimum() {
+        // The textbook program again: its dual prices are 0, 3/2 and 1 (times -1 for the minimization).
+        let a = vec![vec![1.0, 0.0, 1.0, 0.0, 0.0], vec![0.0, 2.0, 0.0, 1.0, 0.0], vec![3.0, 2.0, 0.0, 0.0, 1.0]];
+        let (x, y) = solve(&a, &[4.0, 12.0, 18.0], &[-3.0, -5.0, 0.0, 0.0, 0.0]).unwrap_or_default();
+        assert!(close(&x[..2], &[2.0, 6.0]) && close(&y, &[0.0, -1.5, -1.0]), "{x:?} {y:?}");
+        // Strong duality: y · b equals the optimum, -36.
+        assert!((y[0] * 4.0 + y[1] * 12.0 + y[2] * 18.0 + 36.0).abs() < 1e-9);
     }
 
     #[test]

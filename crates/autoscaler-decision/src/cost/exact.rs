@@ -1,0 +1,408 @@
+//! The LP relaxation itself, solved by column generation.
+//!
+//! The program: choose fractional numbers of node *patterns* (an offering with a fractional load of each
+//! pod kind that fits its capacity in every dimension) covering every kind's count, at least cost. The
+//! restricted master holds a few patterns; its dual gives a price `y_k` per pod of each kind; for every
+//! offering a small program finds the load worth most at those prices (the pricing problem), and the
+//! patterns worth more than their offering's price join the master.
+//!
+//! The bound never depends on the master having converged: for any prices `y ≥ 0`, if `v(o)` is at
+//! least what any load of offering `o` is worth, `θ = max v(o) / price(o)` makes `y / θ` a feasible
+//! dual, so `Σ count_k · y_k / θ` is a valid lower bound (Lagrangian). `v(o)` comes from the pricing
+//! problem's own dual, which bounds it from above whatever the rounding. At convergence this bound
+//! equals the LP optimum.
+
+use super::problem::Problem;
+use crate::sim::simplex;
+
+/// Rounds of pricing the master may take.
+const ROUNDS: usize = 150;
+/// Patterns that may join the master per round (the most valuable first).
+const ADD_PER_ROUND: usize = 200;
+/// Patterns the master keeps per kind (the ones nearest to entering).
+const KEEP_PER_KIND: usize = 10;
+/// How far prices lean toward the best ones so far.
+const SMOOTHING: f64 = 0.5;
+/// The bound is close enough to the master's cost when within this share of it.
+const TOLERANCE: f64 = 1e-5;
+/// Entries smaller than this are zero.
+const EPS: f64 = 1e-9;
+
+/// The restricted master `min cost·λ` s.t. `Σ_j a_kj λ_j - s_k = count_k`, as a dense tableau whose first
+/// `kinds` columns hold the basis inverse (they started as unit columns), so new patterns can join.
+/// Columns: inverse (never enter), surplus, patterns.
+struct Master {
+    kinds: usize,
+    rows: Vec<Vec<f64>>,
+    rhs: Vec<f64>,
+    /// Reduced cost of every column.
+    reduced: Vec<f64>,
+    cost: Vec<f64>,
+    basis: Vec<usize>,
+    /// Pivots left.
+    budget: usize,
+}
+
+impl Master {
+    /// Starts from one pattern per kind (`fit[k]` pods of kind `k` on an offering of price `price[k]`),
+    /// a feasible basis with no phase one.
+    fn new(counts: &[f64], fit: &[f64], price: &[f64]) -> Self {
+        let kinds = counts.len();
+        let mut rows = Vec::with_capacity(kinds);
+        let mut reduced = vec![0.0; 3 * kinds];
+        for k in 0..kinds {
+            let mut row = vec![0.0; 3 * kinds];
+            row[k] = 1.0 / fit[k];
+            row[kinds + k] = -1.0 / fit[k];
+            row[2 * kinds + k] = 1.0;
+            rows.push(row);
+            let y = price[k] / fit[k];
+            reduced[k] = -y;
+            reduced[kinds + k] = y;
+        }
+        let mut cost = vec![0.0; 2 * kinds];
+        cost.extend_from_slice(price);
+        Master {
+            kinds,
+            rows,
+            rhs: counts.iter().zip(fit).map(|(n, f)| n / f).collect(),
+            reduced,
+            cost,
+            basis: (2 * kinds..3 * kinds).collect(),
+            budget: 50 * kinds + 5_000,
+        }
+    }
+
+    /// The price per pod of each kind.
+    fn duals(&self) -> Vec<f64> {
+        self.reduced[..self.kinds].iter().map(|r| (-r).max(0.0)).collect()
+    }
+
+    fn value(&self) -> f64 {
+        self.basis.iter().zip(&self.rhs).map(|(&j, x)| self.cost[j] * x).sum()
+    }
+
+    /// Adds the pattern `load` (per kind) of cost `price`.
+    fn add(&mut self, load: &[(usize, f64)], price: f64) {
+        let y = self.duals();
+        for row in &mut self.rows {
+            let v = load.iter().map(|&(k, a)| a * row[k]).sum();
+            row.push(v);
+        }
+        self.reduced.push(price - load.iter().map(|&(k, a)| a * y[k]).sum::<f64>());
+        self.cost.push(price);
+    }
+
+    /// Drops the non-basic patterns with the largest reduced costs until at most `keep` patterns remain:
+    /// every pivot costs the width of the tableau.
+    fn prune(&mut self, keep: usize) {
+        let first = 2 * self.kinds;
+        let patterns = self.cost.len() - first;
+        if patterns <= keep {
+            return;
+        }
+        let mut basic = vec![false; self.cost.len()];
+        for &j in &self.basis {
+            basic[j] = true;
+        }
+        let mut order: Vec<usize> = (first..self.cost.len()).filter(|&j| !basic[j]).collect();
+        order.sort_by(|&a, &b| self.reduced[b].total_cmp(&self.reduced[a]));
+        let mut drop = vec![false; self.cost.len()];
+        for &j in order.iter().take(patterns - keep) {
+            drop[j] = true;
+        }
+        let keep_col = |j: usize| !drop[j];
+        let retain = |v: &mut Vec<f64>| {
+            let mut j = 0;
+            v.retain(|_| {
+                j += 1;
+                keep_col(j - 1)
+            });
+        };
+        for row in &mut self.rows {
+            retain(row);
+        }
+        retain(&mut self.reduced);
+        retain(&mut self.cost);
+        let mut new_index = vec![0; drop.len()];
+        let mut next = 0;
+        for (j, d) in drop.iter().enumerate() {
+            new_index[j] = next;
+            if !d {
+                next += 1;
+            }
+        }
+        for j in &mut self.basis {
+            *j = new_index[*j];
+        }
+    }
+
+    fn pivot(&mut self, row: usize, col: usize) {
+        let p = self.rows[row][col];
+        for v in self.rows[row].iter_mut() {
+            *v /= p;
+        }
+        self.rhs[row] /= p;
+        let (pivot_row, pivot_rhs) = (self.rows[row].clone(), self.rhs[row]);
+        for r in 0..self.rows.len() {
+            let f = self.rows[r][col];
+            if r != row && f != 0.0 {
+                for (v, q) in self.rows[r].iter_mut().zip(&pivot_row) {
+                    *v -= f * q;
+                }
+                self.rhs[r] -= f * pivot_rhs;
+            }
+        }
+        let f = self.reduced[col];
+        for (v, q) in self.reduced.iter_mut().zip(&pivot_row) {
+            *v -= f * q;
+        }
+        self.basis[row] = col;
+    }
+
+    /// Pivots to the optimum over the columns it has (Dantzig's rule, then Bland's for the last part of
+    /// the budget so degenerate programs cannot cycle). False when the budget runs out.
+    fn optimize(&mut self) -> bool {
+        loop {
+            let candidates = self.kinds..self.reduced.len();
+            let entering = if self.budget > 2 * self.kinds {
+                candidates
+                    .filter(|&j| self.reduced[j] < -EPS)
+                    .min_by(|&a, &b| self.reduced[a].total_cmp(&self.reduced[b]))
+            } else {
+                candidates.into_iter().find(|&j| self.reduced[j] < -EPS)
+            };
+            let Some(col) = entering else { return true };
+            let mut leaving: Option<(f64, usize)> = None;
+            for r in 0..self.rows.len() {
+                let a = self.rows[r][col];
+                if a > EPS {
+                    let ratio = self.rhs[r] / a;
+                    if leaving.is_none_or(|(best, lr)| {
+                        ratio < best - EPS || (ratio <= best + EPS && self.basis[r] < self.basis[lr])
+                    }) {
+                        leaving = Some((ratio, r));
+                    }
+                }
+            }
+            // Never unbounded: every column costs at least zero.
+            let Some((_, row)) = leaving else { return false };
+            if self.budget == 0 {
+                return false;
+            }
+            self.budget -= 1;
+            self.pivot(row, col);
+        }
+    }
+}
+
+/// A load of a node: (kind, fractional pods of it).
+type Load = Vec<(usize, f64)>;
+
+/// What pricing found for an offering: the load worth most at the prices, and at most what any load
+/// can be worth.
+struct Priced {
+    load: Load,
+    most: f64,
+}
+
+/// The most a node of offering `o` can carry at prices `y` (kinds `users` may use it): the load worth
+/// most and an upper bound on what any load is worth (from the pricing problem's dual).
+fn price_offer(p: &Problem, users: &[usize], o: usize, y: &[f64]) -> Option<Priced> {
+    let kinds: Vec<usize> = users.iter().copied().filter(|&k| y[k] > EPS).collect();
+    if kinds.is_empty() {
+        return None;
+    }
+    let cap = &p.offers[o].1;
+    let dims: Vec<usize> = (0..p.dims).filter(|&d| kinds.iter().any(|&k| p.kinds[k].0[d] > 0.0)).collect();
+    // Each dimension's row is divided by the capacity, so rows are on one scale; a dimension the offering
+    // lacks admits none of the kinds that need it.
+    let usable: Vec<usize> =
+        kinds.into_iter().filter(|&k| dims.iter().all(|&d| p.kinds[k].0[d] == 0.0 || cap[d] > 0.0)).collect();
+    if usable.is_empty() {
+        return None;
+    }
+    let n = usable.len() + dims.len();
+    let a: Vec<Vec<f64>> = dims
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            let mut row: Vec<f64> =
+                usable.iter().map(|&k| if cap[d] > 0.0 { p.kinds[k].0[d] / cap[d] } else { 0.0 }).collect();
+            row.resize(n, 0.0);
+            row[usable.len() + i] = 1.0;
+            row
+        })
+        .collect();
+    let mut c: Vec<f64> = usable.iter().map(|&k| -y[k]).collect();
+    c.resize(n, 0.0);
+    let (x, w) = simplex::solve(&a, &vec![1.0; dims.len()], &c)?;
+    let load: Load = usable.iter().zip(&x).filter(|(_, v)| **v > EPS).map(|(&k, &v)| (k, v)).collect();
+    // The dual's prices per (scaled) dimension, made feasible for every kind by scaling up.
+    let pi: Vec<f64> = w.iter().map(|v| (-v).max(0.0)).collect();
+    let mut scale = 1.0f64;
+    for &k in &usable {
+        let covered: f64 = dims.iter().zip(&pi).map(|(&d, q)| q * p.kinds[k].0[d] / cap[d]).sum();
+        if covered <= 0.0 {
+            return Some(Priced { load, most: f64::INFINITY });
+        }
+        scale = scale.max(y[k] / covered);
+    }
+    Some(Priced { load, most: pi.iter().sum::<f64>() * scale })
+}
+
+/// The LP relaxation's value (a valid lower bound even when the rounds run out first); 0 without pods.
+pub(super) fn bound(p: &Problem) -> f64 {
+    let kinds = p.kinds.len();
+    if kinds == 0 {
+        return 0.0;
+    }
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); p.offers.len()];
+    for (k, (_, set, _)) in p.kinds.iter().enumerate() {
+        for &o in &p.sets[*set] {
+            users[o].push(k);
+        }
+    }
+    // Start: each kind alone on the offering that carries it cheapest.
+    let (mut fit, mut price) = (Vec::with_capacity(kinds), Vec::with_capacity(kinds));
+    for (req, set, _) in &p.kinds {
+        let best = p.sets[*set]
+            .iter()
+            .map(|&o| {
+                let (pr, cap) = &p.offers[o];
+                let f =
+                    req.iter().zip(cap).filter(|(r, _)| **r > 0.0).map(|(r, c)| c / r).fold(f64::INFINITY, f64::min);
+                (pr / f, f, *pr)
+            })
+            .filter(|(unit, f, _)| unit.is_finite() && *f > 0.0)
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        let Some((_, f, pr)) = best else { return 0.0 };
+        fit.push(f);
+        price.push(pr);
+    }
+    let counts: Vec<f64> = p.kinds.iter().map(|(_, _, n)| *n).collect();
+    let mut master = Master::new(&counts, &fit, &price);
+    let mut best = 0.0f64;
+    // Prices are smoothed toward the ones that gave the best bound so far (Wentges): the master's own
+    // duals swing from round to round and new patterns come slowly near the optimum.
+    let mut center: Option<Vec<f64>> = None;
+    'rounds: for _ in 0..ROUNDS {
+        if !master.optimize() {
+            break;
+        }
+        master.prune(KEEP_PER_KIND * kinds);
+        let duals = master.duals();
+        let value = master.value();
+        let mut alpha = if center.is_some() { SMOOTHING } else { 0.0 };
+        loop {
+            let y: Vec<f64> = match &center {
+                Some(c) if alpha > 0.0 => c.iter().zip(&duals).map(|(c, d)| alpha * c + (1.0 - alpha) * d).collect(),
+                _ => duals.clone(),
+            };
+            let mut theta = 0.0f64;
+            let mut better: Vec<(f64, usize, Load)> = Vec::new();
+            for (o, users) in users.iter().enumerate() {
+                let offer_price = p.offers[o].0;
+                let Some(Priced { load, most }) = price_offer(p, users, o, &y) else { continue };
+                theta = theta.max(most / offer_price);
+                // A pattern joins when it improves the master at the master's own prices.
+                let worth: f64 = load.iter().map(|&(k, v)| v * duals[k]).sum();
+                if worth > offer_price * (1.0 + 1e-7) {
+                    better.push((worth / offer_price, o, load));
+                }
+            }
+            let priced: f64 = counts.iter().zip(&y).map(|(n, v)| n * v).sum();
+            if theta > 0.0 && theta.is_finite() && priced / theta * (1.0 - 1e-9) > best {
+                best = priced / theta * (1.0 - 1e-9);
+                center = Some(y.clone());
+            }
+
+            if value - best <= TOLERANCE * value {
+                break 'rounds;
+            }
+            if better.is_empty() {
+                if alpha > 0.0 {
+                    alpha = 0.0;
+                    continue;
+                }
+                break 'rounds;
+            }
+            better.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            for (_, o, load) in better.into_iter().take(ADD_PER_ROUND) {
+                master.add(&load, p.offers[o].0);
+            }
+            break;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::problem::Problem;
+    use super::bound;
+    use crate::sim::simplex;
+
+    /// The full primal (pods of each kind per offering, nodes per offering), solved directly.
+    fn primal(p: &Problem) -> f64 {
+        let (offers, kinds, dims) = (p.offers.len(), p.kinds.len(), p.dims);
+        let pairs: Vec<(usize, usize)> =
+            (0..kinds).flat_map(|k| p.sets[p.kinds[k].1].iter().map(move |&o| (k, o))).collect();
+        // Columns: nodes per offering, pods per (kind, offering), a slack per (offering, dimension).
+        let cols = offers + pairs.len() + offers * dims;
+        let mut a = vec![vec![0.0; cols]; kinds + offers * dims];
+        let mut b = vec![0.0; kinds + offers * dims];
+        let mut c = vec![0.0; cols];
+        for (o, (price, _)) in p.offers.iter().enumerate() {
+            c[o] = *price;
+        }
+        for (j, &(k, o)) in pairs.iter().enumerate() {
+            a[k][offers + j] = 1.0;
+            for d in 0..dims {
+                a[kinds + o * dims + d][offers + j] = p.kinds[k].0[d];
+            }
+        }
+        for (k, kind) in p.kinds.iter().enumerate() {
+            b[k] = kind.2;
+        }
+        for o in 0..offers {
+            for d in 0..dims {
+                let row = kinds + o * dims + d;
+                a[row][o] = -p.offers[o].1[d];
+                a[row][offers + pairs.len() + row - kinds] = 1.0;
+            }
+        }
+        let x = simplex::minimize(&a, &b, &c).unwrap_or_default();
+        x.iter().zip(&c).map(|(x, c)| x * c).sum()
+    }
+
+    #[test]
+    fn column_generation_reaches_the_lp_optimum() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..30 {
+            let offers: Vec<(f64, Vec<f64>)> = (0..5)
+                .map(|_| {
+                    let (cpu, mem) = (2.0 + next(30) as f64, 2.0 + next(60) as f64);
+                    (cpu * 3.0 + mem * (0.5 + next(10) as f64 / 10.0), vec![cpu, mem, 10.0 + next(20) as f64])
+                })
+                .collect();
+            let sets = vec![vec![0, 1, 2, 3, 4], vec![1, 3], vec![0, 2, 4]];
+            let kinds: Vec<(Vec<f64>, usize, f64)> = (0..6)
+                .map(|_| {
+                    let req = vec![0.1 + next(20) as f64 / 10.0, 0.1 + next(40) as f64 / 10.0, 1.0];
+                    (req, next(3) as usize, 1.0 + next(50) as f64)
+                })
+                .collect();
+            let p = Problem { group_of: (0..offers.len()).collect(), offers, sets, kinds, dims: 3 };
+            let (ours, exact) = (bound(&p), primal(&p));
+            assert!(exact > 0.0 && ours <= exact * (1.0 + 1e-9), "bound {ours} above the optimum {exact}");
+            assert!(ours >= exact * (1.0 - 1e-4), "bound {ours} short of the optimum {exact}");
+        }
+    }
+}
