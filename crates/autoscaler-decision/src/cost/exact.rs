@@ -84,12 +84,13 @@ impl Master {
 
     /// Adds the pattern `load` (per kind) of cost `price`.
     fn add(&mut self, load: &[(usize, f64)], price: f64) {
-        let y = self.duals();
         for row in &mut self.rows {
             let v = load.iter().map(|&(k, a)| a * row[k]).sum();
             row.push(v);
         }
-        self.reduced.push(price - load.iter().map(|&(k, a)| a * y[k]).sum::<f64>());
+        // The tableau's own prices (not clamped), so the new column's reduced cost is consistent with it.
+        let priced: f64 = load.iter().map(|&(k, a)| -a * self.reduced[k]).sum();
+        self.reduced.push(price - priced);
         self.cost.push(price);
     }
 
@@ -316,7 +317,6 @@ pub(super) fn bound(p: &Problem) -> f64 {
                 best = priced / theta * (1.0 - 1e-9);
                 center = Some(y.clone());
             }
-
             if value - best <= TOLERANCE * value {
                 break 'rounds;
             }
