@@ -13,7 +13,7 @@
 //! equals the LP optimum.
 
 use super::problem::Problem;
-use crate::sim::simplex;
+use crate::sim::simplex::{self, Tableau};
 
 /// Rounds of pricing the master may take.
 const ROUNDS: usize = 150;
@@ -28,17 +28,12 @@ const TOLERANCE: f64 = 1e-5;
 /// Entries smaller than this are zero.
 const EPS: f64 = 1e-9;
 
-/// The restricted master `min cost·λ` s.t. `Σ_j a_kj λ_j - s_k = count_k`, as a dense tableau whose first
+/// The restricted master `min cost·λ` s.t. `Σ_j a_kj λ_j - s_k = count_k`, as a tableau whose first
 /// `kinds` columns hold the basis inverse (they started as unit columns), so new patterns can join.
 /// Columns: inverse (never enter), surplus, patterns.
 struct Master {
     kinds: usize,
-    rows: Vec<Vec<f64>>,
-    rhs: Vec<f64>,
-    /// Reduced cost of every column.
-    reduced: Vec<f64>,
-    cost: Vec<f64>,
-    basis: Vec<usize>,
+    tableau: Tableau,
     /// Pivots left.
     budget: usize,
 }
@@ -48,152 +43,62 @@ impl Master {
     /// a feasible basis with no phase one.
     fn new(counts: &[f64], fit: &[f64], price: &[f64]) -> Self {
         let kinds = counts.len();
-        let mut rows = Vec::with_capacity(kinds);
-        let mut reduced = vec![0.0; 3 * kinds];
+        let mut t = Vec::with_capacity(kinds + 1);
+        let mut objective = vec![0.0; 3 * kinds + 1];
         for k in 0..kinds {
-            let mut row = vec![0.0; 3 * kinds];
+            let mut row = vec![0.0; 3 * kinds + 1];
             row[k] = 1.0 / fit[k];
             row[kinds + k] = -1.0 / fit[k];
             row[2 * kinds + k] = 1.0;
-            rows.push(row);
+            row[3 * kinds] = counts[k] / fit[k];
+            t.push(row);
             let y = price[k] / fit[k];
-            reduced[k] = -y;
-            reduced[kinds + k] = y;
+            objective[k] = -y;
+            objective[kinds + k] = y;
+            objective[3 * kinds] -= price[k] * counts[k] / fit[k];
         }
-        let mut cost = vec![0.0; 2 * kinds];
-        cost.extend_from_slice(price);
-        Master {
-            kinds,
-            rows,
-            rhs: counts.iter().zip(fit).map(|(n, f)| n / f).collect(),
-            reduced,
-            cost,
-            basis: (2 * kinds..3 * kinds).collect(),
-            budget: 50 * kinds + 5_000,
-        }
+        t.push(objective);
+        Master { kinds, tableau: Tableau::new(t, (2 * kinds..3 * kinds).collect()), budget: 50 * kinds + 5_000 }
     }
 
     /// The price per pod of each kind.
     fn duals(&self) -> Vec<f64> {
-        self.reduced[..self.kinds].iter().map(|r| (-r).max(0.0)).collect()
-    }
-
-    fn value(&self) -> f64 {
-        self.basis.iter().zip(&self.rhs).map(|(&j, x)| self.cost[j] * x).sum()
+        self.tableau.objective()[..self.kinds].iter().map(|r| (-r).max(0.0)).collect()
     }
 
     /// Adds the pattern `load` (per kind) of cost `price`.
     fn add(&mut self, load: &[(usize, f64)], price: f64) {
-        for row in &mut self.rows {
-            let v = load.iter().map(|&(k, a)| a * row[k]).sum();
-            row.push(v);
-        }
+        let tableau = &self.tableau;
+        let mut column: Vec<f64> =
+            (0..self.kinds).map(|r| load.iter().map(|&(k, a)| a * tableau.entry(r, k)).sum()).collect();
         // The tableau's own prices (not clamped), so the new column's reduced cost is consistent with it.
-        let priced: f64 = load.iter().map(|&(k, a)| -a * self.reduced[k]).sum();
-        self.reduced.push(price - priced);
-        self.cost.push(price);
+        let priced: f64 = load.iter().map(|&(k, a)| -a * tableau.objective()[k]).sum();
+        column.push(price - priced);
+        self.tableau.push_column(&column);
     }
 
     /// Drops the non-basic patterns with the largest reduced costs until at most `keep` patterns remain:
     /// every pivot costs the width of the tableau.
     fn prune(&mut self, keep: usize) {
-        let first = 2 * self.kinds;
-        let patterns = self.cost.len() - first;
-        if patterns <= keep {
+        let (first, cols) = (2 * self.kinds, self.tableau.objective().len());
+        if cols - first <= keep {
             return;
         }
-        let mut basic = vec![false; self.cost.len()];
-        for &j in &self.basis {
-            basic[j] = true;
-        }
-        let mut order: Vec<usize> = (first..self.cost.len()).filter(|&j| !basic[j]).collect();
-        order.sort_by(|&a, &b| self.reduced[b].total_cmp(&self.reduced[a]));
-        let mut drop = vec![false; self.cost.len()];
-        for &j in order.iter().take(patterns - keep) {
+        let basic = self.tableau.basic();
+        let reduced = self.tableau.objective();
+        let mut order: Vec<usize> = (first..cols).filter(|&j| !basic[j]).collect();
+        order.sort_by(|&a, &b| reduced[b].total_cmp(&reduced[a]));
+        let mut drop = vec![false; cols];
+        for &j in order.iter().take(cols - first - keep) {
             drop[j] = true;
         }
-        let keep_col = |j: usize| !drop[j];
-        let retain = |v: &mut Vec<f64>| {
-            let mut j = 0;
-            v.retain(|_| {
-                j += 1;
-                keep_col(j - 1)
-            });
-        };
-        for row in &mut self.rows {
-            retain(row);
-        }
-        retain(&mut self.reduced);
-        retain(&mut self.cost);
-        let mut new_index = vec![0; drop.len()];
-        let mut next = 0;
-        for (j, d) in drop.iter().enumerate() {
-            new_index[j] = next;
-            if !d {
-                next += 1;
-            }
-        }
-        for j in &mut self.basis {
-            *j = new_index[*j];
-        }
+        self.tableau.drop_columns(&drop);
     }
 
-    fn pivot(&mut self, row: usize, col: usize) {
-        let p = self.rows[row][col];
-        for v in self.rows[row].iter_mut() {
-            *v /= p;
-        }
-        self.rhs[row] /= p;
-        let (pivot_row, pivot_rhs) = (self.rows[row].clone(), self.rhs[row]);
-        for r in 0..self.rows.len() {
-            let f = self.rows[r][col];
-            if r != row && f != 0.0 {
-                for (v, q) in self.rows[r].iter_mut().zip(&pivot_row) {
-                    *v -= f * q;
-                }
-                self.rhs[r] -= f * pivot_rhs;
-            }
-        }
-        let f = self.reduced[col];
-        for (v, q) in self.reduced.iter_mut().zip(&pivot_row) {
-            *v -= f * q;
-        }
-        self.basis[row] = col;
-    }
-
-    /// Pivots to the optimum over the columns it has (Dantzig's rule, then Bland's for the last part of
-    /// the budget so degenerate programs cannot cycle). False when the budget runs out.
+    /// Pivots to the optimum over the patterns it has; false when the budget runs out.
     fn optimize(&mut self) -> bool {
-        loop {
-            let candidates = self.kinds..self.reduced.len();
-            let entering = if self.budget > 2 * self.kinds {
-                candidates
-                    .filter(|&j| self.reduced[j] < -EPS)
-                    .min_by(|&a, &b| self.reduced[a].total_cmp(&self.reduced[b]))
-            } else {
-                candidates.into_iter().find(|&j| self.reduced[j] < -EPS)
-            };
-            let Some(col) = entering else { return true };
-            let mut leaving: Option<(f64, usize)> = None;
-            for r in 0..self.rows.len() {
-                let a = self.rows[r][col];
-                if a > EPS {
-                    let ratio = self.rhs[r] / a;
-                    if leaving.is_none_or(|(best, lr)| {
-                        ratio < best - EPS || (ratio <= best + EPS && self.basis[r] < self.basis[lr])
-                    }) {
-                        leaving = Some((ratio, r));
-                    }
-                }
-            }
-            // Never unbounded: every column costs at least zero.
-            let Some((_, row)) = leaving else { return false };
-            if self.budget == 0 {
-                return false;
-            }
-            self.budget -= 1;
-            self.pivot(row, col);
-        }
+        let cols = self.tableau.objective().len();
+        self.tableau.optimize(self.kinds..cols, &mut self.budget)
     }
 }
 
@@ -293,7 +198,7 @@ pub(super) fn bound(p: &Problem) -> f64 {
         }
         master.prune(KEEP_PER_KIND * kinds);
         let duals = master.duals();
-        let value = master.value();
+        let value = master.tableau.value();
         let mut alpha = if center.is_some() { SMOOTHING } else { 0.0 };
         loop {
             let y: Vec<f64> = match &center {

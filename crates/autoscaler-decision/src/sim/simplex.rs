@@ -9,17 +9,77 @@
 /// Entries smaller than this are zero.
 const EPS: f64 = 1e-9;
 
-/// The dense tableau: `rows` constraint rows then the objective row, each `cols + 1` wide (the last
-/// entry is the right-hand side), and the basic column of each constraint row.
-struct Tableau {
+/// The dense tableau: `rows` constraint rows then the objective row (reduced costs, and minus the
+/// objective's value as its last entry), each `cols + 1` wide (the last entry is the right-hand side),
+/// and the basic column of each constraint row. Column generation keeps one and adds or drops columns.
+pub(crate) struct Tableau {
     t: Vec<Vec<f64>>,
     basis: Vec<usize>,
     cols: usize,
 }
 
 impl Tableau {
-    fn objective(&self) -> &[f64] {
-        &self.t[self.t.len() - 1]
+    /// A tableau already in canonical form for `basis`: `t` holds the constraint rows then the objective
+    /// row, each with its right-hand side last.
+    pub(crate) fn new(t: Vec<Vec<f64>>, basis: Vec<usize>) -> Self {
+        let cols = t.first().map_or(0, |r| r.len().saturating_sub(1));
+        Tableau { t, basis, cols }
+    }
+
+    /// The reduced cost of every column.
+    pub(crate) fn objective(&self) -> &[f64] {
+        &self.t[self.t.len() - 1][..self.cols]
+    }
+
+    /// The entry of constraint row `row` in column `col`.
+    pub(crate) fn entry(&self, row: usize, col: usize) -> f64 {
+        self.t[row][col]
+    }
+
+    /// The objective's value at the current basis.
+    pub(crate) fn value(&self) -> f64 {
+        -self.t[self.t.len() - 1][self.cols]
+    }
+
+    /// Adds a column given in the tableau's terms: one entry per constraint row, then its reduced cost.
+    pub(crate) fn push_column(&mut self, column: &[f64]) {
+        for (line, v) in self.t.iter_mut().zip(column) {
+            line.insert(self.cols, *v);
+        }
+        self.cols += 1;
+    }
+
+    /// Drops the non-basic columns `drop` marks.
+    pub(crate) fn drop_columns(&mut self, drop: &[bool]) {
+        for &j in &self.basis {
+            debug_assert!(!drop[j], "a basic column cannot be dropped");
+        }
+        for line in &mut self.t {
+            let mut j = 0;
+            line.retain(|_| {
+                j += 1;
+                !drop.get(j - 1).copied().unwrap_or(false)
+            });
+        }
+        let mut new_index = Vec::with_capacity(drop.len());
+        let mut next = 0;
+        for d in drop {
+            new_index.push(next);
+            next += usize::from(!d);
+        }
+        for j in &mut self.basis {
+            *j = new_index[*j];
+        }
+        self.cols = next;
+    }
+
+    /// Which columns are basic.
+    pub(crate) fn basic(&self) -> Vec<bool> {
+        let mut basic = vec![false; self.cols];
+        for &j in &self.basis {
+            basic[j] = true;
+        }
+        basic
     }
 
     fn pivot(&mut self, row: usize, col: usize) {
@@ -39,17 +99,18 @@ impl Tableau {
         self.basis[row] = col;
     }
 
-    /// Pivots until no column among `0..allowed` improves the objective. False past the budget or on
-    /// an unbounded column.
-    fn optimize(&mut self, allowed: usize, budget: &mut usize) -> bool {
+    /// Pivots until no column in `allowed` improves the objective. False past the budget or on an
+    /// unbounded column.
+    pub(crate) fn optimize(&mut self, allowed: std::ops::Range<usize>, budget: &mut usize) -> bool {
         let rows = self.basis.len();
         let mut dantzig = *budget / 2;
         loop {
             let obj = self.objective();
+            let mut candidates = allowed.clone();
             let entering = if dantzig > 0 {
-                (0..allowed).filter(|&j| obj[j] < -EPS).min_by(|&a, &b| obj[a].total_cmp(&obj[b]))
+                candidates.filter(|&j| obj[j] < -EPS).min_by(|&a, &b| obj[a].total_cmp(&obj[b]))
             } else {
-                (0..allowed).find(|&j| obj[j] < -EPS)
+                candidates.find(|&j| obj[j] < -EPS)
             };
             let Some(col) = entering else { return true };
             let mut leaving: Option<(f64, usize)> = None;
@@ -109,14 +170,14 @@ pub(crate) fn solve(a: &[Vec<f64>], b: &[f64], c: &[f64]) -> Option<(Vec<f64>, V
         }
     }
     t.push(phase_one);
-    let mut tab = Tableau { t, basis: (n..cols).collect(), cols };
+    let mut tab = Tableau::new(t, (n..cols).collect());
     // Programs this size take a few pivots per row; far past that something is wrong.
     let mut budget = 20 * rows + 1000;
-    if !tab.optimize(cols, &mut budget) {
+    if !tab.optimize(0..cols, &mut budget) {
         return None;
     }
     let scale = 1.0 + b.iter().fold(0.0f64, |m, v| m.max(*v));
-    if -tab.objective()[cols] > 1e-7 * scale {
+    if tab.value() > 1e-7 * scale {
         return None;
     }
     // Artificials still basic (at zero) leave for any program column with a nonzero entry; a row with
@@ -142,7 +203,7 @@ pub(crate) fn solve(a: &[Vec<f64>], b: &[f64], c: &[f64]) -> Option<(Vec<f64>, V
     }
     tab.t[rows] = obj;
     // Artificials may not re-enter.
-    if !tab.optimize(n, &mut budget) {
+    if !tab.optimize(0..n, &mut budget) {
         return None;
     }
     let mut x = vec![0.0; n];
