@@ -23,11 +23,10 @@ use crate::sim::place::{Placer, Strategy};
 ///   its price. This one knows that GPUs are scarce and that every one-per-node pod needs a node.
 /// - **Shares per group** (see `shares.rs`): the first family with one weighting per group, so a
 ///   memory-rich family charges by CPU and a CPU-rich one by memory; exact for a single pod shape.
-///
 /// - **The program itself** (see `exact.rs`): column generation over node patterns, whose prices per
 ///   pod kind give a bound at every round and the LP optimum once no pattern improves the master. It
-///   runs under a fixed budget of rounds: snapshots of up to about 10,000 pods reach the optimum (half a
-///   second to a second here); larger ones stop short and the best of the four counts.
+///   runs under a fixed budget of rounds: snapshots of up to about 10,000 pods reach the optimum (up to about a
+///   second here); larger ones stop short (2-3 s at 20,000) and the best of the four counts.
 ///
 /// Capacities are net of DaemonSet requests. Pods no group can take are left out (every plan leaves them
 /// pending); topology spread and affinity are ignored, which only lowers the bound.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::groups::NodeGroup;
-use crate::model::{Pod, TopologyKey};
+use crate::model::Pod;
 use crate::sim::place::Placer;
 
 /// One-per-node kinds given a slot dimension of their own (the largest ones; each adds a dimension).
@@ -41,12 +41,7 @@ impl Problem {
         let mut slot_term = vec![None; classes];
         let mut per_term: HashMap<usize, usize> = HashMap::new();
         for &c in &placer.sim.placed_class {
-            let class = &placer.sim.reg.classes[c];
-            let term = class
-                .anti
-                .iter()
-                .find(|(t, topology)| *topology == TopologyKey::Hostname && class.in_terms.contains(t))
-                .map(|(t, _)| *t);
+            let term = placer.sim.reg.classes[c].own_hostname_term();
             slot_term[c] = term;
             if let Some(t) = term {
                 *per_term.entry(t).or_default() += 1;

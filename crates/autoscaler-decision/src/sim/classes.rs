@@ -134,6 +134,16 @@ pub(crate) struct Class<'a> {
     pub(crate) singleton: bool,
 }
 
+impl Class<'_> {
+    /// The hostname anti-affinity term that selects this class itself (what makes it one per node).
+    pub(crate) fn own_hostname_term(&self) -> Option<usize> {
+        self.anti
+            .iter()
+            .find(|(t, topology)| *topology == TopologyKey::Hostname && self.in_terms.contains(t))
+            .map(|(t, _)| *t)
+    }
+}
+
 /// What the monotone checks look at: requests, static filters, host ports, anti-affinity both ways.
 type MonoKey<'a> = (&'a Resources, usize, &'a [HostPort], Vec<(usize, TopologyKey)>, Vec<usize>);
 

@@ -162,10 +162,8 @@ impl<'a> Placer<'a> {
             let s = &mut singles[signature[c]];
             if sim.reg.classes[c].singleton {
                 // Counted per anti-affinity term below: one-per-node pods of different kinds share nodes.
-                let class = &sim.reg.classes[c];
-                let term = class.anti.iter().find(|(t, tp)| *tp == TopologyKey::Hostname && class.in_terms.contains(t));
-                if let Some((t, _)) = term {
-                    *per_term.entry((signature[c], *t)).or_default() += 1;
+                if let Some(t) = sim.reg.classes[c].own_hostname_term() {
+                    *per_term.entry((signature[c], t)).or_default() += 1;
                 }
             } else {
                 *s = [s[0], s[1] + r[0], s[2] + r[1], s[3] + r[3]];

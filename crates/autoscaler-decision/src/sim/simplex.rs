@@ -1,5 +1,6 @@
 //! A dense two-phase simplex for the small linear programs the planner solves (tens of rows, a few
-//! hundred columns): which family of nodes should carry which share of each pod shape.
+//! hundred columns): which family of nodes should carry which share of each pod shape. The lower bound's
+//! column generation keeps a [`Tableau`] and adds and drops columns between solves.
 //!
 //! Dantzig's rule (most negative reduced cost) converges fast on these programs; they are very
 //! degenerate (capacity rows have a zero right-hand side), so after a budget of pivots the rule turns to
