@@ -90,8 +90,9 @@ fn karpenters_diverse_pods_land_within_ten_percent_of_the_bound_on_one_node_per_
         p.monthly_cost(),
         gap * 100.0
     );
-    // 400 anti-affinity pods need 400 nodes; the others fill them rather than nodes of their own.
-    assert!(p.new_nodes.len() <= 2_000 / 5 + 20, "{} nodes", p.new_nodes.len());
+    // 400 anti-affinity pods need 400 nodes; the others fill them rather than nodes of their own (Karpenter
+    // publishes 400 nodes for this workload too).
+    assert_eq!(p.new_nodes.len(), 2_000 / 5);
     assert!((0.0..0.10).contains(&gap), "gap {gap}");
 }
 

@@ -247,3 +247,36 @@ fn shape_gives_way_when_no_better_node_may_open() {
     assert_eq!(p.new_nodes[0].pods.len(), 2);
     assert_sound(&p, &pending, &groups);
 }
+
+#[test]
+fn a_zone_affinity_group_starts_in_the_zone_with_room_for_all_of_it() {
+    // Pods with required zone affinity to their own kind all follow the first one into its zone. First
+    // fit would start them on the small node of zone a, which takes two of them, and open a node for the
+    // third; the zone with room for the whole group takes all three.
+    let node = |name: &str, zone: &str, cpu: i64| {
+        let mut n = Node::new(name, cpu, 16 * GI);
+        n.labels.insert(autoscaler_decision::model::LABEL_ZONE.into(), zone.into());
+        n
+    };
+    let nodes = [node("small-a", "zone-a", 2000), node("large-b", "zone-b", 4000)];
+    let mut pending = pods("grp", 3, 1000, GI);
+    for p in &mut pending {
+        p.labels.insert("app".into(), "grp".into());
+        p.pod_affinity.push(PodAffinityTerm {
+            selector: LabelSelector::labels(&[("app", "grp")]),
+            namespaces: vec![],
+            topology: TopologyKey::Zone,
+        });
+    }
+    let mut groups = Vec::new();
+    for zone in ["zone-a", "zone-b"] {
+        let mut g = group(&format!("general-{zone}"), 10, vec![offering(&format!("sc-4cpu-{zone}"), 4, 8, 29.0)]);
+        g.zone = Some(zone.into());
+        groups.push(g);
+    }
+    let p = plan(input(&nodes, &pending, &groups, Expander::Cheapest));
+    assert!(p.new_nodes.is_empty(), "opened {:?}", p.new_nodes);
+    assert!(p.unplaced.is_empty());
+    assert!(p.on_existing.iter().all(|(_, n)| n == "large-b"), "{:?}", p.on_existing);
+    assert_eq!(autoscaler_decision::verify::scale_up_plan(&p, &nodes, &pending, &groups), Ok(()));
+}

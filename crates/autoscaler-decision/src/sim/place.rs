@@ -4,6 +4,7 @@
 
 mod mix;
 mod options;
+mod zones;
 
 use std::cmp::Ordering;
 
@@ -69,6 +70,10 @@ pub(crate) struct Placer<'a> {
     /// cheapest dominant-share cost a pod could have on its new nodes (infinite where it cannot go),
     /// and the yardstick, the best of them (empty until needed).
     shares: Vec<(Vec<f64>, f64)>,
+    /// Steps per octave of memory per CPU the advice tells kinds and shapes apart by.
+    advice_steps: u32,
+    /// Zone-affinity groups: what they still have to place and where they are pinned.
+    zone_groups: zones::ZoneGroups,
 }
 
 /// How much more than its best-shaped share a pod may cost on a new node it joins.
@@ -192,7 +197,16 @@ impl<'a> Placer<'a> {
             hopeless,
             new_count: 0,
             name_prefix_offset: planned_before,
+            advice_steps: mix::DEFAULT_STEPS,
+            zone_groups: zones::ZoneGroups::default(),
         }
+    }
+
+    /// The same placer with the advice telling kinds and shapes apart by `steps` steps per octave of
+    /// memory per CPU (the planner tries several; see `scale_up`).
+    pub(crate) fn with_advice_steps(mut self, steps: u32) -> Self {
+        self.advice_steps = steps.max(1);
+        self
     }
 
     /// The decision order. For the planner: one-per-node pods first (each opens a node that later pods
@@ -270,6 +284,7 @@ impl<'a> Placer<'a> {
         if let Strategy::Planner(Expander::Cheapest | Expander::LeastWaste) = strategy {
             self.take_advice();
         }
+        self.count_zone_groups();
         let order = self.order(strategy);
         let mut node_of = vec![None; self.pods.len()];
         let mut sequence = Vec::with_capacity(self.pods.len());
@@ -308,7 +323,8 @@ impl<'a> Placer<'a> {
         let class = self.sim.placed_class[i];
         let sig = self.signature[class];
         let r = self.sim.reg.classes[class].req;
-        let node = match self.first_fit(class, i, strategy) {
+        let start = if matches!(strategy, Strategy::Planner(_)) { self.zone_group_start(class, i) } else { None };
+        let node = match start.or_else(|| self.first_fit(class, i, strategy)) {
             Some(n) => Some(n),
             None if self.hopeless[class] || strategy == Strategy::NoNewNodes => None,
             None => match self.open(class, i, strategy) {
@@ -329,6 +345,7 @@ impl<'a> Placer<'a> {
         }
         let Some(n) = node else { return false };
         self.sim.commit(class, n, PodRef::Placed(i));
+        self.book_zone_groups(class, n);
         node_of[i] = Some(n);
         sequence.push((i, n));
         true

@@ -51,6 +51,11 @@ impl SimNode<'_> {
         self.used
     }
 
+    /// What it can carry: CPU, memory, ephemeral storage, pod slots.
+    pub(crate) fn capacity(&self) -> [i64; 4] {
+        self.cap
+    }
+
     /// Whether the extended resources its pods request fit in `cap`.
     pub(crate) fn ext_fits(&self, cap: &BTreeMap<String, i64>) -> bool {
         self.ext_used.iter().all(|(k, v)| *v <= cap.get(k).copied().unwrap_or(0))
@@ -478,6 +483,21 @@ impl<'a> Sim<'a> {
             }
         }
         Fit::Yes
+    }
+
+    /// The zone of a simulated node (interned), if it has one.
+    pub(crate) fn zone_of(&self, node: usize) -> Option<usize> {
+        self.nodes[node].zone
+    }
+
+    /// For a pod of `class` that would be the first of its group under required zone affinity to its own
+    /// kind (so it may go anywhere, and the whole group follows it into that zone): the group's affinity
+    /// set.
+    pub(crate) fn opens_zone_group(&self, class: usize) -> Option<usize> {
+        let c = &self.reg.classes[class];
+        let s = c.affinity_all?;
+        let zonal = !c.affinity.is_empty() && c.affinity.iter().all(|(_, t)| *t == TopologyKey::Zone);
+        (c.self_affinity && zonal && self.affinity_all[s] == 0).then_some(s)
     }
 
     /// Static filters of `class` on a new node of `group` (taints, selectors), without resources.

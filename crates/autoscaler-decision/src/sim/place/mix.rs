@@ -36,10 +36,14 @@ struct Kind {
     groups: Vec<usize>,
 }
 
-/// Memory per CPU in steps of a quarter octave: pods closer than that are one kind.
-fn ratio_step(cpu: i64, mem: i64) -> i64 {
+/// The default granularity of the advice: memory per CPU in quarter octaves (pods closer than that are
+/// one kind, groups closer than that one shape).
+pub(crate) const DEFAULT_STEPS: u32 = 4;
+
+/// Memory per CPU in `steps` steps per octave.
+fn ratio_step(cpu: i64, mem: i64, steps: u32) -> i64 {
     let ratio = (mem.max(1) as f64) / (cpu.max(1) as f64);
-    (ratio.log2() * 4.0).round() as i64
+    (ratio.log2() * f64::from(steps)).round() as i64
 }
 
 impl Placer<'_> {
@@ -80,6 +84,11 @@ impl Placer<'_> {
         progress
     }
 
+    /// Whether the planner took advice (there were shapes to choose between).
+    pub(crate) fn advised(&self) -> bool {
+        self.mix.is_some()
+    }
+
     /// The first-fit cursor of a pod of `class`: per monotone key and, with advice, per target shape.
     pub(super) fn cursor(&self, class: usize, pod: usize) -> usize {
         let mono = self.sim.reg.classes[class].mono;
@@ -116,7 +125,7 @@ impl Placer<'_> {
             .iter()
             .enumerate()
             .map(|(g, r)| {
-                let key = r.map_or(Err(g), |(_, cpu, mem)| Ok(ratio_step(cpu as i64, mem as i64)));
+                let key = r.map_or(Err(g), |(_, cpu, mem)| Ok(ratio_step(cpu as i64, mem as i64, self.advice_steps)));
                 let next = shape_ids.len();
                 *shape_ids.entry(key).or_insert(next)
             })
@@ -136,11 +145,14 @@ impl Placer<'_> {
                 continue;
             }
             let sig = self.signature[c];
-            let k = *kind_ids.entry((sig, ratio_step(class.req[0], class.req[1]))).or_insert_with(|| {
-                let usable: Vec<usize> = self.sig_groups[sig].iter().copied().filter(|&g| rep[g].is_some()).collect();
-                kinds.push(Kind { pods: Vec::new(), cpu: 0.0, mem: 0.0, groups: usable });
-                kinds.len() - 1
-            });
+            let k = *kind_ids.entry((sig, ratio_step(class.req[0], class.req[1], self.advice_steps))).or_insert_with(
+                || {
+                    let usable: Vec<usize> =
+                        self.sig_groups[sig].iter().copied().filter(|&g| rep[g].is_some()).collect();
+                    kinds.push(Kind { pods: Vec::new(), cpu: 0.0, mem: 0.0, groups: usable });
+                    kinds.len() - 1
+                },
+            );
             let kind = &mut kinds[k];
             kind.pods.push(i);
             kind.cpu += class.req[0] as f64;
