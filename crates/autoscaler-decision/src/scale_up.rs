@@ -114,27 +114,39 @@ pub fn plan(input: ScaleUpInput<'_>) -> ScaleUpPlan {
 /// granularity wins on every mix.
 const ADVICE_STEPS: [u32; 5] = [4, 3, 5, 6, 8];
 
-/// How many pod placements the tries may take together (pending pods times tries): every granularity up
-/// to 5,000 pods, two at 10,000, only the default at 20,000, which keeps large plans as fast as one try.
+/// How many pod placements the tries may take together (pending pods times tries): every try up to
+/// 5,000 pods, fewer above, only the first at 20,000, which keeps large plans as fast as one try.
 const TRIES_BUDGET: usize = 25_000;
+
+/// One way to plan.
+#[derive(Debug, Clone, Copy)]
+struct Try {
+    /// Granularity of the advice.
+    steps: u32,
+    /// Join the node whose price grows least rather than the first that fits.
+    step_fit: bool,
+}
 
 /// Plans with a given strategy (the baselines use the same simulation with other strategies).
 ///
-/// The cheapest expander plans once per advice granularity the budget allows and keeps the plan that
-/// leaves fewest pods pending, then costs least (the first on a tie, so the same input gives the same
-/// plan). Without advice (one node shape) the tries would all be the same plan, so there is one.
+/// The cheapest expander tries several plans as the budget allows and keeps the one that leaves fewest
+/// pods pending, then costs least (the first on a tie, so the same input gives the same plan): with
+/// advice, one per advice granularity; without (one node shape), first fit and then the step fit
+/// (`sim/place/step_fit.rs`), which pays off with many sizes of one shape.
 pub(crate) fn plan_with(input: ScaleUpInput<'_>, strategy: Strategy) -> ScaleUpPlan {
     let pods: Vec<&Pod> = input.pending.iter().collect();
-    let tries: &[u32] = match strategy {
-        Strategy::Planner(Expander::Cheapest) => &ADVICE_STEPS,
-        _ => &ADVICE_STEPS[..1],
-    };
+    let cheapest = matches!(strategy, Strategy::Planner(Expander::Cheapest));
+    let mut tries = vec![Try { steps: ADVICE_STEPS[0], step_fit: false }];
     let mut best: Option<ScaleUpPlan> = None;
-    for (i, &steps) in tries.iter().enumerate() {
+    let mut i = 0;
+    while let Some(&t) = tries.get(i) {
         if i > 0 && pods.len().saturating_mul(i + 1) > TRIES_BUDGET {
             break;
         }
-        let placer = Placer::new(input.nodes, pods.clone(), input.groups, 0).with_advice_steps(steps);
+        let mut placer = Placer::new(input.nodes, pods.clone(), input.groups, 0).with_advice_steps(t.steps);
+        if t.step_fit {
+            placer = placer.with_step_fit();
+        }
         let (placement, placer) = placer.run(strategy);
         let plan = to_plan(&placement, &placer, input, &pods);
         let better = best
@@ -143,9 +155,14 @@ pub(crate) fn plan_with(input: ScaleUpInput<'_>, strategy: Strategy) -> ScaleUpP
         if better {
             best = Some(plan);
         }
-        if !placer.advised() {
-            break;
+        if i == 0 && cheapest {
+            if placer.advised() {
+                tries.extend(ADVICE_STEPS[1..].iter().map(|&steps| Try { steps, step_fit: false }));
+            } else {
+                tries.push(Try { steps: ADVICE_STEPS[0], step_fit: true });
+            }
         }
+        i += 1;
     }
     best.unwrap_or_default()
 }
@@ -281,5 +298,29 @@ mod tests {
         assert!((chosen.monthly_cost() - cheapest).abs() < 1e-6, "kept {} of {costs:?}", chosen.monthly_cost());
         assert!(chosen.unplaced.is_empty());
         crate::verify::scale_up_plan(&chosen, &[], &w.pods, &w.groups).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn without_advice_the_cheapest_expander_keeps_the_cheaper_of_first_fit_and_step_fit() {
+        // Karpenter's diverse pods: one node shape, 400 sizes.
+        let w = crate::workloads::karpenter_diverse(1_000, 7);
+        let input = ScaleUpInput { nodes: &[], pending: &w.pods, groups: &w.groups, expander: Expander::Cheapest };
+        let pods: Vec<&Pod> = w.pods.iter().collect();
+        let strategy = Strategy::Planner(Expander::Cheapest);
+        let cost = |step_fit: bool| {
+            let mut placer = Placer::new(&[], pods.clone(), &w.groups, 0);
+            if step_fit {
+                placer = placer.with_step_fit();
+            }
+            let (placement, placer) = placer.run(strategy);
+            assert!(!placer.advised());
+            let plan = to_plan(&placement, &placer, input, &pods);
+            crate::verify::scale_up_plan(&plan, &[], &w.pods, &w.groups).unwrap_or_else(|e| panic!("{e}"));
+            plan.monthly_cost()
+        };
+        let (first, step) = (cost(false), cost(true));
+        assert!((first - step).abs() > 1e-6, "the step fit changed nothing ({first})");
+        let chosen = plan(input).monthly_cost();
+        assert!((chosen - first.min(step)).abs() < 1e-6, "kept {chosen} of first fit {first}, step fit {step}");
     }
 }

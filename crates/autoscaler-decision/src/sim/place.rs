@@ -4,6 +4,7 @@
 
 mod mix;
 mod options;
+mod step_fit;
 mod zones;
 
 use std::cmp::Ordering;
@@ -74,6 +75,8 @@ pub(crate) struct Placer<'a> {
     advice_steps: u32,
     /// Zone-affinity groups: what they still have to place and where they are pinned.
     zone_groups: zones::ZoneGroups,
+    /// With the step fit (see `step_fit.rs`): each group's usable offerings by price; empty without.
+    by_price: Vec<Vec<usize>>,
 }
 
 /// How much more than its best-shaped share a pod may cost on a new node it joins.
@@ -199,6 +202,7 @@ impl<'a> Placer<'a> {
             name_prefix_offset: planned_before,
             advice_steps: mix::DEFAULT_STEPS,
             zone_groups: zones::ZoneGroups::default(),
+            by_price: Vec::new(),
         }
     }
 
@@ -206,6 +210,13 @@ impl<'a> Placer<'a> {
     /// memory per CPU (the planner tries several; see `scale_up`).
     pub(crate) fn with_advice_steps(mut self, steps: u32) -> Self {
         self.advice_steps = steps.max(1);
+        self
+    }
+
+    /// The same placer joining each pod to the new node (of the first few that take it) whose final
+    /// price grows least, instead of the first (see `step_fit.rs`).
+    pub(crate) fn with_step_fit(mut self) -> Self {
+        self.enable_step_fit();
         self
     }
 
@@ -262,6 +273,9 @@ impl<'a> Placer<'a> {
                     if advancing {
                         self.cursors[mono] = i + 1;
                     }
+                }
+                Fit::Yes if shaped && i >= self.input_nodes && !self.by_price.is_empty() => {
+                    return Some(self.step_fit(class, pod, i));
                 }
                 Fit::Yes => return Some(i),
                 Fit::Never if advancing => self.cursors[mono] = i + 1,
