@@ -54,16 +54,27 @@ fn row(w: &Workload, anchor: &str) {
         verify::scale_up_plan(&p, &[], &w.pods, &w.groups).expect("the plan replays through the predicates");
     }
     let cost = p.monthly_cost();
-    // The bound for the pods this plan places: a plan that leaves pods pending is compared with what
+    // The bound for the pods a plan places: a plan that leaves pods pending is compared with what
     // carrying the rest must cost.
-    let pending: std::collections::HashSet<&str> = p.unplaced.iter().map(|u| u.pod.as_str()).collect();
-    let placed: Vec<_> = w.pods.iter().filter(|q| !pending.contains(q.id().as_str())).cloned().collect();
-    let lb = lower_bound(&placed, &w.groups);
+    let bound_for_placed = |p: &ScaleUpPlan| {
+        let pending: std::collections::HashSet<&str> = p.unplaced.iter().map(|u| u.pod.as_str()).collect();
+        let placed: Vec<_> = w.pods.iter().filter(|q| !pending.contains(q.id().as_str())).cloned().collect();
+        lower_bound(&placed, &w.groups)
+    };
+    let lb = bound_for_placed(&p);
     let ca_plan = baseline_one_group_at_a_time(input(w));
     let kp_plan = baseline_cheapest_fit(input(w));
-    // A baseline that leaves pods pending is not cheaper: flag it.
-    let pending_note = |p: &ScaleUpPlan| {
-        if !p.unplaced.is_empty() { format!(" ({} left pending)", p.unplaced.len()) } else { String::new() }
+    // A baseline that leaves more pods pending than ours is not cheaper like for like: say how many, and
+    // how far it is from the bound for the pods it does place (ours is the "vs LB" column).
+    let pending_note = |b: &ScaleUpPlan| {
+        if b.unplaced.len() > p.unplaced.len() {
+            let own = (b.monthly_cost() / bound_for_placed(b) - 1.0) * 100.0;
+            format!(" ({} left pending; itself {own:+.2}% over the LB of what it places)", b.unplaced.len())
+        } else if !b.unplaced.is_empty() {
+            format!(" ({} left pending)", b.unplaced.len())
+        } else {
+            String::new()
+        }
     };
     let (ca, kp) = (ca_plan.monthly_cost(), kp_plan.monthly_cost());
     let secs = t.as_secs_f64();

@@ -280,3 +280,37 @@ fn a_zone_affinity_group_starts_in_the_zone_with_room_for_all_of_it() {
     assert!(p.on_existing.iter().all(|(_, n)| n == "large-b"), "{:?}", p.on_existing);
     assert_eq!(autoscaler_decision::verify::scale_up_plan(&p, &nodes, &pending, &groups), Ok(()));
 }
+
+#[test]
+fn an_affinity_target_lands_where_its_followers_can_go() {
+    // Batch pods may only use the tainted batch group of zone b and require a db pod in their zone. The db
+    // pod alone would take the cheaper general group of zone a, leaving every batch pod pending; it goes
+    // to zone b instead.
+    let mut groups = Vec::new();
+    for (name, zone, price) in
+        [("general-a", "zone-a", 20.0), ("general-b", "zone-b", 29.0), ("batch-b", "zone-b", 29.0)]
+    {
+        let mut g = group(name, 10, vec![offering(&format!("sc-4cpu-{name}"), 4, 8, price)]);
+        g.zone = Some(zone.into());
+        groups.push(g);
+    }
+    groups[2].taints.push(Taint::new("workload", "batch", TaintEffect::NoSchedule));
+    let mut db = Pod::new("default", "db-0", 1000, GI);
+    db.labels.insert("app".into(), "db".into());
+    let mut pending = vec![db];
+    for mut p in pods("batch", 3, 1000, GI) {
+        p.tolerations.push(Toleration::equal("workload", "batch", Some(TaintEffect::NoSchedule)));
+        p.node_selector.insert("pool".into(), "batch-b".into());
+        p.pod_affinity.push(PodAffinityTerm {
+            selector: LabelSelector::labels(&[("app", "db")]),
+            namespaces: vec![],
+            topology: TopologyKey::Zone,
+        });
+        pending.push(p);
+    }
+    let p = plan(input(&[], &pending, &groups, Expander::Cheapest));
+    assert!(p.unplaced.is_empty(), "{:?}", p.unplaced.iter().map(|u| u.sentence()).collect::<Vec<_>>());
+    let db_node = p.new_nodes.iter().find(|n| n.pods.contains(&"default/db-0".to_owned())).unwrap();
+    assert_eq!(db_node.group, "general-b");
+    assert_sound(&p, &pending, &groups);
+}

@@ -4,10 +4,9 @@
 
 mod mix;
 mod options;
+mod right_size;
 mod step_fit;
 mod zones;
-
-use std::cmp::Ordering;
 
 use super::state::{Fit, PodRef, Sim, Target};
 use crate::groups::{Expander, NodeGroup, Usage};
@@ -77,6 +76,8 @@ pub(crate) struct Placer<'a> {
     zone_groups: zones::ZoneGroups,
     /// With the step fit (see `step_fit.rs`): each group's usable offerings by price; empty without.
     by_price: Vec<Vec<usize>>,
+    /// While deciding one pod: the zones it should go to if it can (see `zones.rs`).
+    zone_pref: Option<Vec<bool>>,
 }
 
 /// How much more than its best-shaped share a pod may cost on a new node it joins.
@@ -203,6 +204,7 @@ impl<'a> Placer<'a> {
             advice_steps: mix::DEFAULT_STEPS,
             zone_groups: zones::ZoneGroups::default(),
             by_price: Vec::new(),
+            zone_pref: None,
         }
     }
 
@@ -337,8 +339,18 @@ impl<'a> Placer<'a> {
         let class = self.sim.placed_class[i];
         let sig = self.signature[class];
         let r = self.sim.reg.classes[class].req;
-        let start = if matches!(strategy, Strategy::Planner(_)) { self.zone_group_start(class, i) } else { None };
-        let node = match start.or_else(|| self.first_fit(class, i, strategy)) {
+        // Zone choices for affinity (see `zones.rs`): a node, or `Some(None)` for a new node in a zone
+        // the pod's followers can use.
+        let start = if matches!(strategy, Strategy::Planner(_)) {
+            self.zone_group_start(class, i).map(Some).or_else(|| self.follower_zone_start(class, i))
+        } else {
+            None
+        };
+        let found = match start {
+            Some(node) => node,
+            None => self.first_fit(class, i, strategy),
+        };
+        let node = match found {
             Some(n) => Some(n),
             None if self.hopeless[class] || strategy == Strategy::NoNewNodes => None,
             None => match self.open(class, i, strategy) {
@@ -357,6 +369,7 @@ impl<'a> Placer<'a> {
                 shift(&mut self.shape_demand[sig * mix.shapes + t], r, -1);
             }
         }
+        self.zone_pref = None;
         let Some(n) = node else { return false };
         self.sim.commit(class, n, PodRef::Placed(i));
         self.book_zone_groups(class, n);
@@ -402,40 +415,15 @@ impl<'a> Placer<'a> {
         per_group[g] <= SHAPE_SLACK * best
     }
 
-    /// Gives each new node the cheapest offering of its group that carries what it got.
-    fn right_size(&mut self, strategy: Strategy, new_nodes: &mut [(usize, usize, usize)]) {
-        if !matches!(strategy, Strategy::Fixed(..)) {
-            for (n, g, o) in new_nodes.iter_mut() {
-                if let Some(best) = self.cheapest_fitting(*g, *n) {
-                    self.usage[*g].monthly_cost -= self.sim.groups[*g].offerings[*o].monthly_price
-                        - self.sim.groups[*g].offerings[best].monthly_price;
-                    *o = best;
-                    self.sim.resize(*n, *g, best);
-                }
-            }
-        }
-    }
-
-    /// The cheapest usable offering of `group` that carries what `node` got.
-    fn cheapest_fitting(&self, group: usize, node: usize) -> Option<usize> {
-        let g = &self.sim.groups[group];
-        let load = self.sim.nodes[node].load();
-        g.offerings
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| !g.backoff.contains(&o.id))
-            .filter(|(_, o)| {
-                let a = &o.allocatable;
-                fits(load, [a.cpu_milli, a.memory, a.ephemeral_storage, a.pods])
-                    && self.sim.nodes[node].ext_fits(&a.extended)
-            })
-            .min_by(|a, b| a.1.monthly_price.partial_cmp(&b.1.monthly_price).unwrap_or(Ordering::Equal))
-            .map(|(i, _)| i)
-    }
-
     /// Opens a new node for a pod of `class`: (group, offering, simulated node).
     fn open(&mut self, class: usize, pod: usize, strategy: Strategy) -> Option<(usize, usize, usize)> {
-        let (g, o) = self.choose(class, pod, strategy)?;
+        let choice = self.choose(class, pod, strategy);
+        // A zone preference (see `zones.rs`) that no group can meet does not stop the node.
+        let choice = match choice {
+            None if self.zone_pref.take().is_some() => self.choose(class, pod, strategy),
+            c => c,
+        };
+        let (g, o) = choice?;
         self.new_count += 1;
         let name = format!("{}-new-{}", self.sim.groups[g].name, self.name_prefix_offset + self.new_count);
         let n = self.sim.add_new_node(g, o, name);
@@ -501,6 +489,9 @@ impl<'a> Placer<'a> {
         let mut best_misshapen: Option<(Score, usize, usize)> = None;
         let (mut cheapest_in_group, mut largest) = (None, None);
         for (g, group) in groups.iter().enumerate() {
+            if !self.zone_preferred(g) {
+                continue;
+            }
             if let Strategy::Fixed(fg, _) = strategy
                 && fg != g
             {

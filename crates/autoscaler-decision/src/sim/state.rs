@@ -485,6 +485,16 @@ impl<'a> Sim<'a> {
         Fit::Yes
     }
 
+    /// The zone (interned) new nodes of `group` land in, if it has one.
+    pub(crate) fn group_zone(&self, group: usize) -> Option<usize> {
+        self.group_zone[group]
+    }
+
+    /// How many zones are known (interned zone ids are below this).
+    pub(crate) fn zone_count(&self) -> usize {
+        self.zones.items.len()
+    }
+
     /// The zone of a simulated node (interned), if it has one.
     pub(crate) fn zone_of(&self, node: usize) -> Option<usize> {
         self.nodes[node].zone

@@ -4,8 +4,13 @@
 //! nodes elsewhere keep room they never use. The first pod goes instead to the zone with the most room
 //! left for its group: free capacity of the nodes there minus what the groups already pinned there still
 //! have to place.
+//!
+//! Where an affinity target goes. Pods that require another app in their zone and may only run in some
+//! zones (batch pods bound to the batch group's zone) wait forever if every pod of that app lands
+//! elsewhere. While no pod of the target runs in a zone its followers can use, the next one goes there.
 
 use super::{Placer, shift};
+use crate::model::TopologyKey;
 use crate::sim::state::{Fit, Target};
 
 /// Per affinity set: the CPU and memory its member pods still have to place, and the zone it is pinned
@@ -14,17 +19,58 @@ use crate::sim::state::{Fit, Target};
 pub(super) struct ZoneGroups {
     left: Vec<[i64; 3]>,
     zone: Vec<Option<usize>>,
+    /// The zones the pods that require the set in their zone can use at all, when that is not every
+    /// zone (batch pods bound to the batch group's zone needing another app there).
+    follower_zones: Vec<Option<Vec<bool>>>,
+    /// A member of the set runs in one of those zones.
+    served: Vec<bool>,
 }
 
 impl Placer<'_> {
     /// Counts what each affinity set's members request (call once, before placing).
     pub(super) fn count_zone_groups(&mut self) {
         let sets = self.sim.reg.affinity_sets.items.len();
-        let mut groups = ZoneGroups { left: vec![[0; 3]; sets], zone: vec![None; sets] };
-        for &c in &self.sim.placed_class {
+        let zones = self.sim.zone_count();
+        let mut groups = ZoneGroups {
+            left: vec![[0; 3]; sets],
+            zone: vec![None; sets],
+            follower_zones: vec![None; sets],
+            served: vec![false; sets],
+        };
+        let mut seen = vec![false; self.sim.reg.classes.len()];
+        for i in 0..self.sim.placed_class.len() {
+            let c = self.sim.placed_class[i];
             let class = &self.sim.reg.classes[c];
             for &s in &class.in_affinity_all {
                 shift(&mut groups.left[s], class.req, 1);
+            }
+            let zonal = !class.affinity.is_empty() && class.affinity.iter().all(|(_, t)| *t == TopologyKey::Zone);
+            let Some(s) = class.affinity_all.filter(|_| zonal && !seen[c]) else { continue };
+            seen[c] = true;
+            // The zones of the groups and input nodes this follower's static filters allow.
+            let mut allowed = vec![false; zones];
+            for g in 0..self.sim.groups.len() {
+                if let Some(z) = self.sim.group_zone(g)
+                    && self.sim.static_ok_new(c, g)
+                {
+                    allowed[z] = true;
+                }
+            }
+            for n in 0..self.input_nodes {
+                if let Some(z) = self.sim.zone_of(n)
+                    && self.sim.check(c, Target::Node(n)) != Fit::Never
+                {
+                    allowed[z] = true;
+                }
+            }
+            let union = groups.follower_zones[s].get_or_insert_with(|| vec![false; zones]);
+            for (u, a) in union.iter_mut().zip(allowed) {
+                *u |= a;
+            }
+        }
+        for f in &mut groups.follower_zones {
+            if f.as_ref().is_some_and(|z| z.iter().all(|a| *a) || !z.iter().any(|a| *a)) {
+                *f = None;
             }
         }
         self.zone_groups = groups;
@@ -38,6 +84,9 @@ impl Placer<'_> {
             if let Some(left) = groups.left.get_mut(s) {
                 shift(left, self.sim.reg.classes[class].req, -1);
                 groups.zone[s] = groups.zone[s].or(zone);
+                if let (Some(z), Some(allowed)) = (zone, &groups.follower_zones[s]) {
+                    groups.served[s] |= allowed.get(z).copied().unwrap_or(false);
+                }
             }
         }
     }
@@ -93,5 +142,43 @@ impl Placer<'_> {
                 _ => Some((n, r)),
             })
             .map(|(n, _)| n)
+    }
+
+    /// For a pod that belongs to an affinity set whose followers can use only some zones, none of which
+    /// has a member yet: the first node in those zones that takes it, or `Some(None)` to open one there
+    /// (the zones are left in `zone_pref` for the choice). `None` when there is no such set or no node
+    /// and no group in those zones can take it.
+    pub(super) fn follower_zone_start(&mut self, class: usize, pod: usize) -> Option<Option<usize>> {
+        let groups = &self.zone_groups;
+        let want = self.sim.reg.classes[class]
+            .in_affinity_all
+            .iter()
+            .find_map(|&s| groups.follower_zones.get(s)?.as_ref().filter(|_| !groups.served[s]))?
+            .clone();
+        let in_zone = |z: Option<usize>| z.is_some_and(|z| want.get(z).copied().unwrap_or(false));
+        for n in 0..self.sim.nodes.len() {
+            if in_zone(self.sim.zone_of(n))
+                && self.sim.check(class, Target::Node(n)) == Fit::Yes
+                && (n < self.input_nodes || self.suits(class, pod, n))
+            {
+                return Some(Some(n));
+            }
+        }
+        let can_open = (0..self.sim.groups.len()).any(|g| {
+            in_zone(self.sim.group_zone(g))
+                && self.sim.static_ok_new(class, g)
+                && self.sim.check(class, Target::New(g)) == Fit::Yes
+        });
+        can_open.then(|| {
+            self.zone_pref = Some(want);
+            None
+        })
+    }
+
+    /// Whether new nodes of `group` meet the zone preference of the pod being decided (any do without one).
+    pub(super) fn zone_preferred(&self, group: usize) -> bool {
+        self.zone_pref
+            .as_ref()
+            .is_none_or(|want| self.sim.group_zone(group).is_some_and(|z| want.get(z).copied().unwrap_or(false)))
     }
 }

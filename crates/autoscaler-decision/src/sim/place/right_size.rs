@@ -1,0 +1,39 @@
+//! The final right-sizing: each new node becomes the cheapest offering of its group that carries what it
+//! got (the Cluster-Autoscaler-shaped baseline keeps its fixed template).
+
+use std::cmp::Ordering;
+
+use super::{Placer, Strategy, fits};
+
+impl Placer<'_> {
+    /// Gives each new node the cheapest offering of its group that carries what it got.
+    pub(super) fn right_size(&mut self, strategy: Strategy, new_nodes: &mut [(usize, usize, usize)]) {
+        if !matches!(strategy, Strategy::Fixed(..)) {
+            for (n, g, o) in new_nodes.iter_mut() {
+                if let Some(best) = self.cheapest_fitting(*g, *n) {
+                    self.usage[*g].monthly_cost -= self.sim.groups[*g].offerings[*o].monthly_price
+                        - self.sim.groups[*g].offerings[best].monthly_price;
+                    *o = best;
+                    self.sim.resize(*n, *g, best);
+                }
+            }
+        }
+    }
+
+    /// The cheapest usable offering of `group` that carries what `node` got.
+    fn cheapest_fitting(&self, group: usize, node: usize) -> Option<usize> {
+        let g = &self.sim.groups[group];
+        let load = self.sim.nodes[node].load();
+        g.offerings
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| !g.backoff.contains(&o.id))
+            .filter(|(_, o)| {
+                let a = &o.allocatable;
+                fits(load, [a.cpu_milli, a.memory, a.ephemeral_storage, a.pods])
+                    && self.sim.nodes[node].ext_fits(&a.extended)
+            })
+            .min_by(|a, b| a.1.monthly_price.partial_cmp(&b.1.monthly_price).unwrap_or(Ordering::Equal))
+            .map(|(i, _)| i)
+    }
+}
