@@ -142,6 +142,11 @@ impl Class<'_> {
             .find(|(t, topology)| *topology == TopologyKey::Hostname && self.in_terms.contains(t))
             .map(|(t, _)| *t)
     }
+
+    /// It has required pod affinity, all of it on the zone: its pods follow their targets into a zone.
+    pub(crate) fn zone_affinity_only(&self) -> bool {
+        !self.affinity.is_empty() && self.affinity.iter().all(|(_, t)| *t == TopologyKey::Zone)
+    }
 }
 
 /// What the monotone checks look at: requests, static filters, host ports, anti-affinity both ways.

@@ -289,6 +289,11 @@ impl<'a> Placer<'a> {
         None
     }
 
+    /// Whether node `n` takes pod `pod` of `class` now, a new node only if its shape suits the pod.
+    fn takes(&mut self, class: usize, pod: usize, n: usize) -> bool {
+        self.sim.check(class, Target::Node(n)) == Fit::Yes && (n < self.input_nodes || self.suits(class, pod, n))
+    }
+
     /// The first node that takes a pod of `class`, shape aside and without moving cursors.
     fn any_fit(&mut self, class: usize) -> Option<usize> {
         (0..self.sim.nodes.len()).find(|&i| self.sim.check(class, Target::Node(i)) == Fit::Yes)

@@ -506,8 +506,7 @@ impl<'a> Sim<'a> {
     pub(crate) fn opens_zone_group(&self, class: usize) -> Option<usize> {
         let c = &self.reg.classes[class];
         let s = c.affinity_all?;
-        let zonal = !c.affinity.is_empty() && c.affinity.iter().all(|(_, t)| *t == TopologyKey::Zone);
-        (c.self_affinity && zonal && self.affinity_all[s] == 0).then_some(s)
+        (c.self_affinity && c.zone_affinity_only() && self.affinity_all[s] == 0).then_some(s)
     }
 
     /// Static filters of `class` on a new node of `group` (taints, selectors), without resources.

@@ -5,7 +5,6 @@
 //! the first few nodes that take the pod and picks the one whose final price grows least.
 
 use super::{Placer, fits};
-use crate::sim::state::{Fit, Target};
 
 /// How many nodes that take the pod are compared (from the first that does).
 const CANDIDATES: usize = 8;
@@ -49,7 +48,7 @@ impl Placer<'_> {
             if seen == CANDIDATES {
                 break;
             }
-            if n != first && (self.sim.check(class, Target::Node(n)) != Fit::Yes || !self.suits(class, pod, n)) {
+            if n != first && !self.takes(class, pod, n) {
                 continue;
             }
             seen += 1;

@@ -10,7 +10,6 @@
 //! elsewhere. While no pod of the target runs in a zone its followers can use, the next one goes there.
 
 use super::{Placer, shift};
-use crate::model::TopologyKey;
 use crate::sim::state::{Fit, Target};
 
 /// Per affinity set: the CPU and memory its member pods still have to place, and the zone it is pinned
@@ -44,8 +43,7 @@ impl Placer<'_> {
             for &s in &class.in_affinity_all {
                 shift(&mut groups.left[s], class.req, 1);
             }
-            let zonal = !class.affinity.is_empty() && class.affinity.iter().all(|(_, t)| *t == TopologyKey::Zone);
-            let Some(s) = class.affinity_all.filter(|_| zonal && !seen[c]) else { continue };
+            let Some(s) = class.affinity_all.filter(|_| class.zone_affinity_only() && !seen[c]) else { continue };
             seen[c] = true;
             // The zones of the groups and input nodes this follower's static filters allow.
             let mut allowed = vec![false; zones];
@@ -111,10 +109,7 @@ impl Placer<'_> {
             let (used, cap) = (self.sim.nodes[n].load(), self.sim.nodes[n].capacity());
             zones[z].1[0] += cap[0] - used[0];
             zones[z].1[1] += cap[1] - used[1];
-            if zones[z].0.is_none()
-                && self.sim.check(class, Target::Node(n)) == Fit::Yes
-                && (n < self.input_nodes || self.suits(class, pod, n))
-            {
+            if zones[z].0.is_none() && self.takes(class, pod, n) {
                 zones[z].0 = Some(n);
             }
         }
@@ -157,10 +152,7 @@ impl Placer<'_> {
             .clone();
         let in_zone = |z: Option<usize>| z.is_some_and(|z| want.get(z).copied().unwrap_or(false));
         for n in 0..self.sim.nodes.len() {
-            if in_zone(self.sim.zone_of(n))
-                && self.sim.check(class, Target::Node(n)) == Fit::Yes
-                && (n < self.input_nodes || self.suits(class, pod, n))
-            {
+            if in_zone(self.sim.zone_of(n)) && self.takes(class, pod, n) {
                 return Some(Some(n));
             }
         }
