@@ -143,12 +143,7 @@ pub(crate) fn plan_with(input: ScaleUpInput<'_>, strategy: Strategy) -> ScaleUpP
         if i > 0 && pods.len().saturating_mul(i + 1) > TRIES_BUDGET {
             break;
         }
-        let mut placer = Placer::new(input.nodes, pods.clone(), input.groups, 0).with_advice_steps(t.steps);
-        if t.step_fit {
-            placer = placer.with_step_fit();
-        }
-        let (placement, placer) = placer.run(strategy);
-        let plan = to_plan(&placement, &placer, input, &pods);
+        let (plan, advised) = plan_once(input, &pods, strategy, t);
         let better = best
             .as_ref()
             .is_none_or(|b| (plan.unplaced.len(), plan.monthly_cost()) < (b.unplaced.len(), b.monthly_cost() - 1e-9));
@@ -156,7 +151,7 @@ pub(crate) fn plan_with(input: ScaleUpInput<'_>, strategy: Strategy) -> ScaleUpP
             best = Some(plan);
         }
         if i == 0 && cheapest {
-            if placer.advised() {
+            if advised {
                 tries.extend(ADVICE_STEPS[1..].iter().map(|&steps| Try { steps, step_fit: false }));
             } else {
                 tries.push(Try { steps: ADVICE_STEPS[0], step_fit: true });
@@ -165,6 +160,16 @@ pub(crate) fn plan_with(input: ScaleUpInput<'_>, strategy: Strategy) -> ScaleUpP
         i += 1;
     }
     best.unwrap_or_default()
+}
+
+/// One plan of `pods` the way `t` says, and whether the planner took advice.
+fn plan_once(input: ScaleUpInput<'_>, pods: &[&Pod], strategy: Strategy, t: Try) -> (ScaleUpPlan, bool) {
+    let mut placer = Placer::new(input.nodes, pods.to_vec(), input.groups, 0).with_advice_steps(t.steps);
+    if t.step_fit {
+        placer = placer.with_step_fit();
+    }
+    let (placement, placer) = placer.run(strategy);
+    (to_plan(&placement, &placer, input, pods), placer.advised())
 }
 
 /// Turns a placement into a plan, explaining each pod left over once per class.
@@ -286,11 +291,7 @@ mod tests {
         let strategy = Strategy::Planner(Expander::Cheapest);
         let costs: Vec<f64> = ADVICE_STEPS
             .iter()
-            .map(|&steps| {
-                let placer = Placer::new(&[], pods.clone(), &w.groups, 0).with_advice_steps(steps);
-                let (placement, placer) = placer.run(strategy);
-                to_plan(&placement, &placer, input, &pods).monthly_cost()
-            })
+            .map(|&steps| plan_once(input, &pods, strategy, Try { steps, step_fit: false }).0.monthly_cost())
             .collect();
         assert!(costs.iter().any(|c| (c - costs[0]).abs() > 1e-6), "every granularity gave the same plan: {costs:?}");
         let cheapest = costs.iter().copied().fold(f64::INFINITY, f64::min);
@@ -308,13 +309,8 @@ mod tests {
         let pods: Vec<&Pod> = w.pods.iter().collect();
         let strategy = Strategy::Planner(Expander::Cheapest);
         let cost = |step_fit: bool| {
-            let mut placer = Placer::new(&[], pods.clone(), &w.groups, 0);
-            if step_fit {
-                placer = placer.with_step_fit();
-            }
-            let (placement, placer) = placer.run(strategy);
-            assert!(!placer.advised());
-            let plan = to_plan(&placement, &placer, input, &pods);
+            let (plan, advised) = plan_once(input, &pods, strategy, Try { steps: ADVICE_STEPS[0], step_fit });
+            assert!(!advised);
             crate::verify::scale_up_plan(&plan, &[], &w.pods, &w.groups).unwrap_or_else(|e| panic!("{e}"));
             plan.monthly_cost()
         };
