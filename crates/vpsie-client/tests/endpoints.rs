@@ -118,16 +118,20 @@ async fn offers_decode_prices_sent_as_numbers_and_as_strings() {
     let client = token_client(&sim);
     let cats = client.list_plan_categories().await.unwrap();
     assert_eq!(cats.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["Shared CPU", "Compute Optimized"]);
-    // dc-us-east-1 sends numbers, dc-us-west-1 sends strings.
-    for dc in ["dc-us-east-1", "dc-us-west-1"] {
-        let offers = client.list_offers(dc, OS, &cats[0].identifier).await.unwrap();
-        let small = offers.iter().find(|o| o.nickname == "sc-2cpu-4gb").expect("offer");
-        assert!(small.price > 0.0 && (small.price * 100.0).fract().abs() < 1e-9, "{dc}: {}", small.price);
-        assert_eq!((small.cpu, small.ram), (2, 4096));
-        assert_eq!(sim.catalog().offer(&small.identifier).map(|o| o.price), Some(small.price));
+    // The official clients' shape (numbers), then the one some environments send (strings), on the same
+    // offers and managed sizes.
+    for string_prices in [false, true] {
+        sim.update_settings(|s| s.string_prices = string_prices);
+        for dc in ["dc-us-east-1", "dc-us-west-1"] {
+            let offers = client.list_offers(dc, OS, &cats[0].identifier).await.unwrap();
+            let small = offers.iter().find(|o| o.nickname == "sc-2cpu-4gb").expect("offer");
+            assert!(small.price > 0.0 && (small.price * 100.0).fract().abs() < 1e-9, "{dc}: {}", small.price);
+            assert_eq!((small.cpu, small.ram, small.net_speed.as_str()), (2, 4096, "1000"));
+            assert_eq!(sim.catalog().offer(&small.identifier).map(|o| o.price), Some(small.price));
+        }
+        let k8s = client.list_k8s_offers(DC).await.unwrap();
+        assert!(k8s.iter().all(|o| o.price > 0.0 && o.hourly_price > 0.0), "string prices: {string_prices}");
     }
-    let k8s = client.list_k8s_offers(DC).await.unwrap();
-    assert!(k8s.iter().all(|o| o.price > 0.0 && o.hourly_price > 0.0));
     assert!(!client.list_os_images().await.unwrap().is_empty());
     assert!(sim.requests().iter().any(|r| r.path == "/apps/v2/resources"));
 }

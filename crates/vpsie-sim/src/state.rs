@@ -50,6 +50,10 @@ pub struct VmRec {
     pub tags: Vec<String>,
     /// Notes.
     pub notes: Option<String>,
+    /// SSH key identifier given at create.
+    pub ssh_key_id: Option<String>,
+    /// Startup script identifier given at create.
+    pub script_id: Option<String>,
     /// cloud-init; never shown in dumps.
     #[serde(skip)]
     pub user_data: Option<String>,
@@ -246,6 +250,10 @@ pub struct RuntimeSettings {
     pub max_vms: Option<usize>,
     /// Lifetime of exchanged tokens in seconds.
     pub token_ttl_secs: u64,
+    /// Send offer prices as strings (`"12.50"`) instead of numbers, as the real API does in some
+    /// environments (govpsie `flexstring.go`); off by default, where the official clients' types hold.
+    #[serde(default)]
+    pub string_prices: bool,
 }
 
 /// The whole world.
@@ -285,6 +293,8 @@ pub(crate) struct CreateVm {
     pub(crate) notes: Option<String>,
     pub(crate) tags: Vec<String>,
     pub(crate) user_data: Option<String>,
+    pub(crate) ssh_key_id: Option<String>,
+    pub(crate) script_id: Option<String>,
     pub(crate) echo: serde_json::Value,
 }
 
@@ -299,6 +309,7 @@ impl State {
                 never_boot: false,
                 max_vms: config.max_vms,
                 token_ttl_secs: config.token_ttl.as_secs(),
+                string_prices: false,
             },
             next_id: 1000,
             vms: Vec::new(),
@@ -373,6 +384,8 @@ impl State {
             private_ip: self.rng.ip("10.10"),
             tags: req.tags,
             notes: req.notes,
+            ssh_key_id: req.ssh_key_id,
+            script_id: req.script_id,
             user_data: req.user_data,
             power: true,
             created_on: now_rfc3339(),
@@ -508,6 +521,27 @@ impl State {
         Ok(())
     }
 
+    /// The cluster's default node group: the first one made. The `add/slave` and `reduce` calls without a
+    /// group act on it.
+    pub(crate) fn default_group(&self, cluster: &str) -> Outcome<i64> {
+        let c = self.cluster(cluster)?;
+        self.groups
+            .iter()
+            .filter(|g| g.cluster == c.identifier)
+            .map(|g| g.id)
+            .min()
+            .ok_or_else(|| Refusal::Api("The cluster has no node group".into()))
+    }
+
+    /// Deletes a managed cluster with its groups and nodes; returns the nodes removed.
+    pub(crate) fn delete_cluster(&mut self, identifier: &str) -> Outcome<Vec<NodeRec>> {
+        let pos = self.clusters.iter().position(|c| c.identifier == identifier).ok_or(Refusal::Missing)?;
+        let c = self.clusters.remove(pos);
+        self.groups.retain(|g| g.cluster != c.identifier);
+        self.pending_nodes.retain(|p| p.cluster != c.identifier);
+        Ok(c.nodes)
+    }
+
     /// Queues one more worker in a group.
     pub(crate) fn add_group_node(&mut self, cluster: &str, group_id: i64) -> Outcome<()> {
         let name = self.cluster(cluster)?.name.clone();
@@ -575,6 +609,8 @@ mod tests {
             notes: None,
             tags: vec![],
             user_data: None,
+            ssh_key_id: None,
+            script_id: None,
             echo: serde_json::json!({}),
         })
     }

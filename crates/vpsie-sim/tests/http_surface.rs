@@ -5,55 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vpsie_sim::{BootHook, BootedVm, FaultKind, FaultRule, SimConfig, SimHandle};
 
-struct Reply {
-    status: u16,
-    headers: String,
-    body: String,
-}
+mod common;
 
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-async fn http(sim: &SimHandle, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut stream = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", sim.addr());
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    // Bodies are small; undo chunked encoding if the server chose it.
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some((size, after)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            out.push_str(&after[..n]);
-            rest = &after[n + 2..];
-        }
-        out
-    } else {
-        body.to_owned()
-    };
-    Reply { status, headers: head.to_owned(), body }
-}
-
-const AUTH: (&str, &str) = ("Vpsie-Auth", "sim-token");
-const JSON: (&str, &str) = ("Content-Type", "application/json");
+use common::{AUTH, JSON, http};
 
 /// VMs stay pending for 2 s, so a test always sees them pending; `force_boot` finishes them sooner.
 async fn start() -> SimHandle {
@@ -127,7 +83,8 @@ async fn admin_api_injects_faults_and_shows_the_log() {
     http(&sim, "DELETE", "/__sim/faults", &[], "").await;
     assert_eq!(http(&sim, "GET", "/apps/v2/tags", &[AUTH], "").await.status, 200);
 
-    let settings = json!({"boot_delay_ms": 10, "never_boot": true, "max_vms": 5, "token_ttl_secs": 60});
+    let settings =
+        json!({"boot_delay_ms": 10, "never_boot": true, "max_vms": 5, "token_ttl_secs": 60, "string_prices": true});
     http(&sim, "POST", "/__sim/settings", &[JSON], &settings.to_string()).await;
     assert_eq!(http(&sim, "GET", "/__sim/settings", &[], "").await.json(), settings);
 }

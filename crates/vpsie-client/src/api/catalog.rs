@@ -65,7 +65,7 @@ pub struct Offer {
     /// Monthly price (sent as a number or a string).
     #[serde(default, deserialize_with = "flex::f64")]
     pub price: f64,
-    /// Network speed.
+    /// Network speed, as sent: an integer (Mbit/s) in the official clients' types, text in older answers.
     #[serde(default, deserialize_with = "flex::string")]
     pub net_speed: String,
 }

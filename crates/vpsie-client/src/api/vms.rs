@@ -62,9 +62,12 @@ pub struct Vm {
     /// Datacenter identifier.
     #[serde(default, rename = "dcIdentifier", deserialize_with = "flex::string")]
     pub dc_identifier: String,
-    /// Project id (sent as `project_id` or `projectId`).
-    #[serde(default, alias = "projectId", deserialize_with = "flex::opt_i64")]
+    /// Project id (sent as `project_id`, `projectId` or both: each official client reads one).
+    #[serde(default, deserialize_with = "flex::opt_i64")]
     pub project_id: Option<i64>,
+    /// `projectId`, folded into `project_id` after decoding (an alias would refuse a row with both).
+    #[serde(default, rename = "projectId", deserialize_with = "flex::opt_i64")]
+    project_id_camel: Option<i64>,
     /// Creation time as the API sent it.
     #[serde(default, deserialize_with = "flex::string")]
     pub created_on: String,
@@ -74,6 +77,12 @@ pub struct Vm {
 }
 
 impl Vm {
+    /// Takes the project id from whichever spelling the row carried.
+    fn with_project_id(mut self) -> Self {
+        self.project_id = self.project_id.or(self.project_id_camel.take());
+        self
+    }
+
     /// Ready to join a cluster: active, powered on, with a public IP.
     pub fn is_ready(&self) -> bool {
         self.is_active && self.power && !self.default_ip.is_empty()
@@ -274,7 +283,8 @@ impl VpsieClient {
             Some(p) => self.vm_path(&format!("?projectId={p}")),
             None => self.vm_path(""),
         };
-        Ok(self.call(Call::get("vm.list", path)).await?.data)
+        let vms: Vec<Vm> = self.call(Call::get("vm.list", path)).await?.data;
+        Ok(vms.into_iter().map(Vm::with_project_id).collect())
     }
 
     /// Gets one VM with its tags. A missing VM is [`Error::NotFound`].
@@ -285,7 +295,7 @@ impl VpsieClient {
             .iter()
             .filter_map(|t| t.as_str().or_else(|| t.get("name").and_then(|n| n.as_str())).map(str::to_owned))
             .collect();
-        Ok(VmDetail { vm: raw.vm_data, tags })
+        Ok(VmDetail { vm: raw.vm_data.with_project_id(), tags })
     }
 
     /// Lists VMs still being created.
@@ -410,5 +420,14 @@ mod tests {
     fn encodes_path_segments() {
         assert_eq!(enc("ab-1"), "ab-1");
         assert_eq!(enc("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn project_id_is_read_from_either_spelling_or_both() {
+        let decode = |row: &str| serde_json::from_str::<Vm>(row).map(Vm::with_project_id).map(|v| v.project_id).ok();
+        assert_eq!(decode(r#"{"project_id":7,"projectId":7}"#), Some(Some(7)), "both, as the simulator sends");
+        assert_eq!(decode(r#"{"projectId":"8"}"#), Some(Some(8)));
+        assert_eq!(decode(r#"{"project_id":9}"#), Some(Some(9)));
+        assert_eq!(decode(r#"{}"#), Some(None));
     }
 }

@@ -31,14 +31,19 @@ pub(super) fn routes() -> Router<Arc<Sim>> {
         .route("/apps/v2/projects/{id}", get(get_project))
 }
 
+/// Who created an object, as SSH keys, scripts and managed clusters carry it: a string (govpsie `sshkey.go`,
+/// `scripts.go`, `k8s.go`). Projects carry a number instead.
+pub(super) const CREATED_BY: &str = "1";
+
 fn key_json(k: &SshKeyRec) -> Value {
     json!({ "id": k.id, "user_id": 1, "name": k.name, "private_key": k.key, "created_on": k.created_on,
-            "identifier": k.identifier, "created_by": 1 })
+            "identifier": k.identifier, "created_by": CREATED_BY })
 }
 
 fn script_json(s: &ScriptRec) -> Value {
     json!({ "id": s.id, "user_id": 1, "box_id": 0, "box_identifier": "", "name": s.name, "script_name": s.name,
-            "script": s.content, "created_on": s.created_on, "identifier": s.identifier, "created_by": 1, "type": "bash" })
+            "script": s.content, "created_on": s.created_on, "identifier": s.identifier, "created_by": CREATED_BY,
+            "type": "bash" })
 }
 
 fn project_json(p: &ProjectRec) -> Value {
@@ -77,7 +82,7 @@ async fn delete_key(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Resp
 
 async fn list_scripts(State(sim): Shared) -> Response {
     let st = sim.lock();
-    ok(Value::Array(st.scripts.iter().map(script_json).collect()))
+    ok_total(Value::Array(st.scripts.iter().map(script_json).collect()), st.scripts.len())
 }
 
 async fn get_script(State(sim): Shared, Path(id): Path<String>) -> Response {

@@ -17,7 +17,7 @@ use super::{Shared, fields, http_error, text};
 use crate::Sim;
 
 pub(super) fn routes() -> Router<Arc<Sim>> {
-    Router::new().route("/apps/v2/auth/from/api", post(exchange))
+    Router::new().route("/apps/v2/auth/from/api", post(exchange)).method_not_allowed_fallback(super::method_not_allowed)
 }
 
 /// Accepts JSON or form bodies and answers with both documented shapes at once.

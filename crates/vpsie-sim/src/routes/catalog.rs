@@ -31,26 +31,33 @@ async fn categories(State(sim): Shared) -> Response {
     ok(Value::Array(rows))
 }
 
-/// Form body (`dcIdentifier`, `osIdentifier`, `planCatIdentifier`). Prices are numbers in some datacenters
-/// and strings in others, as the real API varies by endpoint and environment.
+/// A monthly or hourly price: a number, or a string with cents when the `string_prices` setting asks for
+/// the shape some environments send. Never `-0.0`.
+fn price_json(price: f64, decimals: usize, as_string: bool) -> Value {
+    let price = price + 0.0; // -0.0 + 0.0 is +0.0
+    if as_string { json!(format!("{price:.decimals$}")) } else { json!(price) }
+}
+
+/// Form body (`dcIdentifier`, `osIdentifier`, `planCatIdentifier`). Rows as the CAS autoscaler's `planData`
+/// and govpsie's `ResourcePlan` read them: sizes, `price` and `net_speed` (Mbit/s) as numbers.
 async fn resources(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let f = fields(&headers, &body);
     let dc = text(&f, "dcIdentifier").unwrap_or_default();
     let category = text(&f, "planCatIdentifier");
     let st = sim.lock();
-    let Some(dc_index) = st.catalog.datacenters.iter().position(|d| d.identifier == dc) else {
+    if !st.catalog.datacenters.iter().any(|d| d.identifier == dc) {
         return refused(Refusal::Api(format!("Datacenter {dc} not found")));
-    };
+    }
     let rows: Vec<Value> = st
         .catalog
         .offers
         .iter()
         .filter(|o| o.dc == dc && category.as_ref().is_none_or(|c| c.is_empty() || *c == o.category))
         .map(|o| {
-            let price = if dc_index % 2 == 0 { json!(o.price) } else { json!(format!("{:.2}", o.price)) };
             json!({
                 "identifier": o.identifier, "nickname": o.nickname, "cpu": o.cpu, "ram": o.ram,
-                "ssd": o.ssd, "traffic": o.traffic, "price": price, "net_speed": "1Gbps",
+                "ssd": o.ssd, "traffic": o.traffic, "price": price_json(o.price, 2, st.settings.string_prices),
+                "net_speed": 1000,
             })
         })
         .collect();
@@ -71,7 +78,8 @@ async fn k8s_offers(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Resp
         .map(|s| {
             json!({
                 "id": s.id, "name": s.name, "cpu": s.cpu, "ram": s.ram, "disk": s.disk,
-                "price": format!("{:.2}", s.price), "hourly_price": format!("{:.4}", s.price / 730.0),
+                "price": price_json(s.price, 2, st.settings.string_prices),
+                "hourly_price": price_json(s.price / 730.0, 4, st.settings.string_prices),
             })
         })
         .collect();
@@ -98,9 +106,11 @@ async fn datacenters(State(sim): Shared, Query(q): Query<HashMap<String, String>
     ok_total(Value::Array(rows), all.len())
 }
 
+/// Rows as govpsie's `CustomImage`.
 async fn images(State(sim): Shared) -> Response {
     let st = sim.lock();
-    let dc = st.catalog.datacenters.first().map(|d| d.identifier.clone()).unwrap_or_default();
+    let (dc, dc_name) =
+        st.catalog.datacenters.first().map(|d| (d.identifier.clone(), d.dc_name.clone())).unwrap_or_default();
     let rows: Vec<Value> = st
         .catalog
         .os_images
@@ -108,9 +118,11 @@ async fn images(State(sim): Shared) -> Response {
         .enumerate()
         .map(|(i, img)| {
             json!({
-                "id": i + 1, "identifier": img.identifier, "image_label": img.image_label,
-                "original_name": format!("{}.qcow2", img.identifier), "image_size": 2_147_483_648u64,
-                "dcIdentifier": dc, "created_on": "2026-01-01T00:00:00Z",
+                "id": i + 1, "user_id": 1, "datacenter_id": 1, "image_size": 2_147_483_648u64,
+                "original_name": format!("{}.qcow2", img.identifier), "fetched_from_url": "",
+                "changed_name": img.identifier, "image_hash": "", "image_label": img.image_label,
+                "created_on": "2026-01-01T00:00:00Z", "deleted": 0, "identifier": img.identifier,
+                "storage": "local", "dc_name": dc_name, "dcIdentifier": dc, "created_by": "1",
             })
         })
         .collect();

@@ -18,7 +18,9 @@ pub(super) fn routes() -> Router<Arc<Sim>> {
     Router::new()
         .route("/apps/v2/k8s/cluster/all", get(list_clusters))
         .route("/apps/v2/k8s/create/cluster", post(create_cluster))
-        .route("/apps/v2/k8s/cluster/byId/{id}", get(get_cluster))
+        .route("/apps/v2/k8s/cluster/byId/{id}", get(get_cluster).delete(delete_cluster))
+        .route("/apps/v2/k8s/cluster/byId/{id}/add/slave", post(add_default_node))
+        .route("/apps/v2/k8s/cluster/byId/{id}/reduce", delete(reduce_default))
         .route("/apps/v2/k8s/node/groups/byClusterId/{id}", get(list_groups))
         .route("/apps/v2/k8s/cluster/add/group", post(add_group))
         .route("/apps/v2/k8s/cluster/delete/group/{gid}", delete(delete_group))
@@ -37,7 +39,7 @@ fn cluster_json(c: &ClusterRec, price: f64, with_nodes: bool) -> Value {
     let masters = c.nodes.iter().filter(|n| n.node_type == 1).count();
     let mut v = json!({
         "cluster_name": c.name, "identifier": c.identifier, "count": c.nodes.len(), "created_on": c.created_on,
-        "updated_on": c.created_on, "created_by": 1, "nickname": c.name, "cpu": 0, "ram": 0, "traffic": 0,
+        "updated_on": c.created_on, "created_by": super::account::CREATED_BY, "nickname": c.name, "cpu": 0, "ram": 0, "traffic": 0,
         "color": "", "price": price, "managerCount": masters, "slaveCount": c.nodes.len() - masters,
         "user_id": 1, "kube_version": c.kube_version,
     });
@@ -58,7 +60,8 @@ fn cluster_price(st: &crate::state::State, c: &ClusterRec) -> f64 {
         .filter_map(|n| n.group_id)
         .filter_map(|g| st.groups.iter().find(|x| x.id == g))
         .map(|g| g.size.price)
-        .sum()
+        .sum::<f64>()
+        + 0.0 // an empty sum is -0.0
 }
 
 async fn get_cluster(State(sim): Shared, Path(id): Path<String>) -> Response {
@@ -114,6 +117,35 @@ async fn delete_group(State(sim): Shared, Path(gid): Path<String>) -> Response {
         for n in &nodes {
             sim.notify_node_deleted(n);
         }
+        done()
+    }))
+}
+
+async fn delete_cluster(State(sim): Shared, Path(id): Path<String>) -> Response {
+    let removed = sim.lock().delete_cluster(&id);
+    answer(removed.map(|nodes| {
+        for n in &nodes {
+            sim.notify_node_deleted(n);
+        }
+        done()
+    }))
+}
+
+/// `POST .../add/slave`: one more worker in the cluster's default (first) group.
+async fn add_default_node(State(sim): Shared, Path(id): Path<String>) -> Response {
+    let mut st = sim.lock();
+    let group = st.default_group(&id);
+    answer(group.and_then(|gid| st.add_group_node(&id, gid)).map(|()| done()))
+}
+
+/// `DELETE .../reduce`: one worker fewer in the cluster's default (first) group.
+async fn reduce_default(State(sim): Shared, Path(id): Path<String>) -> Response {
+    let removed = {
+        let mut st = sim.lock();
+        st.default_group(&id).and_then(|gid| st.reduce_group(&id, gid))
+    };
+    answer(removed.map(|n| {
+        sim.notify_node_deleted(&n);
         done()
     }))
 }

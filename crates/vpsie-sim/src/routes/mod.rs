@@ -35,6 +35,8 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .merge(account::routes())
         .merge(k8s::routes())
         .fallback(|| async { http_error(StatusCode::NOT_FOUND, "Not found") })
+        // A known path with the wrong method gets the same JSON envelope, never an empty body.
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(sim.clone(), auth::require_auth))
         .merge(auth::routes())
         .layer(from_fn_with_state(sim.clone(), inject_faults))
@@ -62,6 +64,11 @@ pub(crate) fn done() -> Response {
 /// An error body with a status.
 pub(crate) fn http_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": true, "code": status.as_u16(), "message": message }))).into_response()
+}
+
+/// 405 in the JSON error envelope (a known path, a method it does not serve).
+pub(crate) async fn method_not_allowed() -> Response {
+    http_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
 }
 
 /// Maps a refusal to the answer the API gives.

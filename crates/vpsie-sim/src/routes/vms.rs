@@ -26,37 +26,37 @@ pub(super) fn routes(prefix: &str) -> Router<Arc<Sim>> {
         .route(&format!("{prefix}/{{id}}"), get(get_vm))
 }
 
-/// `VmData` as the API sends it: 0/1 ints for flags, numbers for sizes.
+/// `VmData` as the API sends it (govpsie `server.go` `VmData`: every field, 0/1 ints for flags, numbers
+/// for sizes, `null` where the Go type is a pointer). The project id goes out under both spellings:
+/// `project_id` (vpsie/govpsie) and `projectId` (vpsieinc/govpsie).
 pub(crate) fn vm_json(v: &VmRec) -> Value {
-    json!({
-        "id": v.id,
-        "user_id": 1,
-        "identifier": v.identifier,
-        "hostname": v.hostname,
-        "boxsize_id": 0,
-        "datacenter_id": v.dc_id,
-        "dcIdentifier": v.offer.dc,
-        "ram": v.offer.ram,
-        "cpu": v.offer.cpu,
-        "ssd": v.offer.ssd,
-        "traffic": v.offer.traffic,
-        "power": i32::from(v.power),
-        "is_active": 1,
-        "is_deleted": 0,
-        "is_locked": 0,
-        "is_suspended": 0,
-        "is_terminated": 0,
-        "default_ip": v.default_ip,
-        "default_ipv6": "",
-        "private_ip": v.private_ip,
-        "project_id": v.project_id,
-        "created_on": v.created_on,
-        "last_updated": v.created_on,
-        "notes": v.notes,
-        "state": "",
-        "category": "ubuntu",
-        "fullname": v.os,
-    })
+    // Two literals: one would pass serde_json's macro recursion limit.
+    let mut row = json!({
+        "id": v.id, "user_id": 1, "boxsize_id": 0, "boximage_id": 0, "datacenter_id": v.dc_id, "node_id": 1,
+        "boxdiscount_id": null, "hostname": v.hostname, "default_ip": v.default_ip, "default_ipv6": "",
+        "private_ip": v.private_ip, "is_autobackup": 0, "box_virtualization_id": "kvm",
+        "ram": v.offer.ram, "cpu": v.offer.cpu, "ssd": v.offer.ssd, "traffic": v.offer.traffic,
+        "added_ip_addresses": null, "initial_password": "", "notes": v.notes,
+        "created_on": v.created_on, "last_updated": v.created_on, "dropped_on": null,
+        "is_active": 1, "is_deleted": 0, "identifier": v.identifier, "power": i32::from(v.power),
+        "project_id": v.project_id.unwrap_or(0), "projectId": v.project_id.unwrap_or(0),
+        "is_custom": 0, "nr_added_ips": 0, "in_pcs": 0, "custom_price": null, "payable_license": 0,
+        "last_license_pay": null, "script_id": v.script_id, "sshkey_id": v.ssh_key_id,
+    });
+    let rest = json!({
+        "is_locked": 0, "is_work_with_new_version": 1, "is_suspended": 0, "is_terminated": 0, "old_id": 0,
+        "custom_iso_id": null, "is_iso_image_bootable": 0, "has_ssl": 0, "last_action_date": null,
+        "is_created_from_legacy": 0, "is_smtp_allowed": 0, "weekly_backup": 0, "monthly_backup": 0,
+        "lib_iso_id": null, "daily_snapshot": 0, "weekly_snapshot": 0, "monthly_snap": 0,
+        "last_action_in_min": 0, "firstname": "Sim", "lastname": "User", "username": "sim",
+        "state": "", "is_fip_available": 1, "is_bucket_available": 0, "dcIdentifier": v.offer.dc,
+        "category": "ubuntu", "fullname": v.os, "vmDescription": v.os, "boxes_suspended": 0,
+        "is_sata_available": 0, "is_ssd_available": 1, "publicIp": v.default_ip, "vmType": "vm",
+    });
+    if let (Some(row), Value::Object(rest)) = (row.as_object_mut(), rest) {
+        row.extend(rest);
+    }
+    row
 }
 
 async fn list_vms(State(sim): Shared, Query(q): Query<HashMap<String, String>>) -> Response {
@@ -73,7 +73,10 @@ async fn pending(State(sim): Shared) -> Response {
     let rows: Vec<Value> = st
         .pending
         .iter()
-        .map(|p| json!({ "id": p.job_id, "user_id": 1, "data": p.echo, "running": 1, "type": "create" }))
+        .map(|p| {
+            json!({ "id": p.job_id, "user": {}, "user_id": 1, "data": p.echo, "resourceData": {}, "datacenter": [],
+                    "osData": {}, "running": 1, "type": "create" })
+        })
         .collect();
     ok(Value::Array(rows))
 }
@@ -94,11 +97,12 @@ async fn get_vm(State(sim): Shared, Path(id): Path<String>) -> Response {
 async fn status(State(sim): Shared, Path(id): Path<String>) -> Response {
     let st = sim.lock();
     match st.vms.iter().find(|v| v.identifier == id) {
+        // govpsie `Status`: cpu, ballon, uptime, disk are integers; pid, diskread, diskwrite strings.
         Some(v) => ok(json!({
-            "cpu": 0.02, "ballon": 0, "uptime": 120, "pid": 4242, "disk": 0,
+            "cpu": 2, "ballon": 0, "uptime": 120, "pid": "4242", "disk": 0,
             "running-machine": "pc-i440fx", "running-qemu": "8.1.2",
             "status": if v.power { "running" } else { "stopped" },
-            "diskread": 0, "diskwrite": 0, "fullname": v.os,
+            "diskread": "0", "diskwrite": "0", "fullname": v.os,
         })),
         None => ok(Value::Bool(false)),
     }
@@ -106,6 +110,9 @@ async fn status(State(sim): Shared, Path(id): Path<String>) -> Response {
 
 async fn create(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let f = fields(&headers, &body);
+    let ssh_key_id = text(&f, "sshKeyIdentifier").filter(|s| !s.is_empty());
+    let script_id = text(&f, "scriptIdentifier").filter(|s| !s.is_empty());
+    let tags = list(&f, "tags");
     let req = CreateVm {
         hostname: text(&f, "hostname").unwrap_or_default(),
         dc: text(&f, "dcIdentifier").unwrap_or_default(),
@@ -113,22 +120,32 @@ async fn create(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response
         os: text(&f, "osIdentifier").unwrap_or_default(),
         project_id: int(&f, "projectId"),
         notes: text(&f, "notes"),
-        tags: list(&f, "tags"),
         user_data: text(&f, "userData"),
-        // The pending list echoes the request with flags as bools and no secrets.
+        // The pending list echoes the request (govpsie `PendingVm.data`) with flags as bools and no secrets:
+        // the VM password and the user data are not echoed.
         echo: json!({
-            "resourceIdentifier": text(&f, "resourceIdentifier"),
-            "osIdentifier": text(&f, "osIdentifier"),
-            "dcIdentifier": text(&f, "dcIdentifier"),
-            "hostname": text(&f, "hostname"),
+            "resourceIdentifier": text(&f, "resourceIdentifier").unwrap_or_default(),
+            "osIdentifier": text(&f, "osIdentifier").unwrap_or_default(),
+            "dcIdentifier": text(&f, "dcIdentifier").unwrap_or_default(),
+            "hostname": text(&f, "hostname").unwrap_or_default(),
             "addPublicIpV4": flag(&f, "addPublicIpV4"),
             "addPublicIpV6": flag(&f, "addPublicIpV6"),
             "addPrivateIp": flag(&f, "addPrivateIp"),
-            "projectId": int(&f, "projectId"),
-            "processId": text(&f, "processId"),
+            "backupEnabled": flag(&f, "backupEnabled"),
+            "weeklyBackupEnabled": flag(&f, "weeklyBackupEnabled"),
+            "monthlyBackupEnabled": flag(&f, "monthlyBackupEnabled"),
+            "tags": tags,
+            "projectId": int(&f, "projectId").unwrap_or(0),
+            "processId": text(&f, "processId").unwrap_or_default(),
+            "sshKeyIdentifier": ssh_key_id.clone().unwrap_or_default(),
+            "scriptIdentifier": script_id.clone().unwrap_or_default(),
+            "isGeneratedPassword": flag(&f, "isGeneratedPassword"),
             "requestIp": "127.0.0.1",
             "isCreateFromLibrary": false,
         }),
+        tags,
+        ssh_key_id,
+        script_id,
     };
     answer(sim.lock().create_vm(req).map(|()| done()))
 }
