@@ -197,7 +197,11 @@ impl VpsieClient {
     /// One HTTP exchange: rate limit, breaker, timeout, classification, metrics.
     async fn attempt<T: DeserializeOwned>(&self, call: &Call, token: Option<&AuthToken>) -> Result<Envelope<T>> {
         let inner = &self.inner;
-        inner.limiter.until_ready().await;
+        if inner.limiter.check().is_err() {
+            // Over the client-side budget: count the wait, then take the next free slot.
+            crate::telemetry::rate_limit_hit("client");
+            inner.limiter.until_ready().await;
+        }
         inner.breaker.acquire().map_err(|remaining| Error::CircuitOpen { endpoint: call.endpoint, remaining })?;
         let request = self.build_request(call, token)?;
         let started = Instant::now();
@@ -297,7 +301,10 @@ fn classify<T: DeserializeOwned>(
     Err(match status.as_u16() {
         401 | 403 => Error::Unauthorized { endpoint, message },
         404 => Error::NotFound { endpoint },
-        429 => Error::RateLimited { endpoint, retry_after: retry_after(headers) },
+        429 => {
+            crate::telemetry::rate_limit_hit("server");
+            Error::RateLimited { endpoint, retry_after: retry_after(headers) }
+        }
         s @ 500..=599 => Error::Server { endpoint, status: s, snippet: message },
         s => api_error(endpoint, s, message),
     })

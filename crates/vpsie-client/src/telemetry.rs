@@ -11,6 +11,10 @@ pub const ERRORS_TOTAL: &str = "vpsie_autoscaler_vpsie_api_errors_total";
 /// Gauge: circuit breaker state, 0 closed, 1 half-open, 2 open.
 pub const CIRCUIT_BREAKER_STATE: &str = "vpsie_autoscaler_vpsie_api_circuit_breaker_state";
 
+/// Counter: calls held back by the client-side rate limiter (`source="client"`) or refused by the API with
+/// HTTP 429 (`source="server"`).
+pub const RATE_LIMIT_HITS_TOTAL: &str = "vpsie_autoscaler_api_rate_limit_hits_total";
+
 /// Registers descriptions of this crate's metrics with the installed `metrics` recorder.
 pub fn describe_metrics() {
     metrics::describe_counter!(REQUESTS_TOTAL, "VPSie API requests by endpoint and HTTP status code.");
@@ -21,6 +25,14 @@ pub fn describe_metrics() {
     );
     metrics::describe_counter!(ERRORS_TOTAL, "Failed VPSie API calls by endpoint and error kind.");
     metrics::describe_gauge!(CIRCUIT_BREAKER_STATE, "VPSie API circuit breaker: 0 closed, 1 half-open, 2 open.");
+    metrics::describe_counter!(
+        RATE_LIMIT_HITS_TOTAL,
+        "Calls delayed by the client-side limiter (source=client) or refused with 429 (source=server)."
+    );
+}
+
+pub(crate) fn rate_limit_hit(source: &'static str) {
+    metrics::counter!(RATE_LIMIT_HITS_TOTAL, "source" => source).increment(1);
 }
 
 pub(crate) fn request(endpoint: &'static str, code: String, elapsed: Duration) {

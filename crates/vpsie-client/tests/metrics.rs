@@ -44,3 +44,35 @@ async fn requests_errors_and_durations_are_recorded() {
     }
     assert!(matches!(find(telemetry::CIRCUIT_BREAKER_STATE, &[]), Some(DebugValue::Gauge(_))));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn rate_limit_hits_count_client_waits_and_server_429s() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+
+    let sim = sim().await;
+    let mut config = token_config(&sim);
+    // Two calls of burst, then one every 10 ms: the third call waits on the limiter.
+    config.rate_limit = vpsie_client::RateLimit { per_minute: 6_000, burst: 2 };
+    let client = vpsie_client::VpsieClient::new(config).unwrap();
+    for _ in 0..3 {
+        client.list_ssh_keys().await.unwrap();
+    }
+    sim.add_fault(FaultRule::new(Some("GET"), "/apps/v2/tags", FaultKind::RateLimited { retry_after_secs: 0 }).times(1));
+    client.list_tags().await.unwrap();
+
+    let snapshot = snapshotter.snapshot().into_vec();
+    let hits = |source: &str| {
+        snapshot
+            .iter()
+            .find(|(key, ..)| {
+                key.key().name() == telemetry::RATE_LIMIT_HITS_TOTAL
+                    && key.key().labels().any(|l| l.key() == "source" && l.value() == source)
+            })
+            .map(|(_, _, _, value)| value)
+    };
+    // The third list call, and the tags call and its retry when they come within 10 ms, wait.
+    assert!(matches!(hits("client"), Some(&DebugValue::Counter(1..=3))), "{:?}", hits("client"));
+    assert_eq!(hits("server"), Some(&DebugValue::Counter(1)));
+}

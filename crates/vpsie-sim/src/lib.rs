@@ -201,9 +201,14 @@ impl SimHandle {
         &self.sim.config
     }
 
-    /// The first configured long-lived access token.
+    /// The first long-lived access token accepted now.
     pub fn access_token(&self) -> String {
-        self.sim.config.access_tokens.first().cloned().unwrap_or_default()
+        self.sim.lock().access_tokens.first().cloned().unwrap_or_default()
+    }
+
+    /// Replaces the accepted long-lived access tokens (rotation: the old ones answer 401 from now on).
+    pub fn set_access_tokens(&self, tokens: Vec<String>) {
+        self.sim.lock().access_tokens = tokens;
     }
 
     /// The catalog (datacenters, categories, offers, sizes, images).

@@ -237,6 +237,9 @@ pub struct LoggedRequest {
     pub auth: String,
     /// The fault applied, if any.
     pub fault: Option<String>,
+    /// The `User-Agent` header (tells the replicas of a client apart).
+    #[serde(default)]
+    pub user_agent: String,
 }
 
 /// Settings that can change at run time.
@@ -274,6 +277,8 @@ pub(crate) struct State {
     pub(crate) pending_nodes: Vec<PendingNode>,
     /// Exchanged tokens and their expiry.
     pub(crate) issued_tokens: HashMap<String, Instant>,
+    /// Long-lived access tokens accepted now (starts as the configured ones; replaceable to rotate).
+    pub(crate) access_tokens: Vec<String>,
     pub(crate) faults: Vec<FaultRule>,
     pub(crate) log: Vec<LoggedRequest>,
 }
@@ -322,6 +327,7 @@ impl State {
             groups: Vec::new(),
             pending_nodes: Vec::new(),
             issued_tokens: HashMap::new(),
+            access_tokens: config.access_tokens.clone(),
             faults: Vec::new(),
             log: Vec::new(),
             rng,

@@ -83,6 +83,14 @@ async fn admin_api_injects_faults_and_shows_the_log() {
     http(&sim, "DELETE", "/__sim/faults", &[], "").await;
     assert_eq!(http(&sim, "GET", "/apps/v2/tags", &[AUTH], "").await.status, 200);
 
+    // Rotation: only the new token is accepted afterwards; the log names each caller's User-Agent.
+    http(&sim, "POST", "/__sim/tokens", &[JSON], r#"["tok-b"]"#).await;
+    assert_eq!(http(&sim, "GET", "/apps/v2/tags", &[AUTH], "").await.status, 401);
+    let r = http(&sim, "GET", "/apps/v2/tags", &[("Vpsie-Auth", "tok-b"), ("User-Agent", "replica-1")], "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(sim.requests().last().map(|l| l.user_agent.clone()).as_deref(), Some("replica-1"));
+    assert_eq!(http(&sim, "GET", "/__sim/tokens", &[], "").await.json(), json!(["tok-b"]));
+
     let settings =
         json!({"boot_delay_ms": 10, "never_boot": true, "max_vms": 5, "token_ttl_secs": 60, "string_prices": true});
     http(&sim, "POST", "/__sim/settings", &[JSON], &settings.to_string()).await;

@@ -5,6 +5,8 @@
 //! * `GET|POST|DELETE /__sim/faults`: list, add (a [`crate::FaultRule`] as JSON), clear fault rules.
 //! * `GET|POST /__sim/settings`: read or replace [`crate::RuntimeSettings`].
 //! * `POST /__sim/tokens/expire`: every exchanged token becomes invalid.
+//! * `GET|POST /__sim/tokens`: read or replace the accepted long-lived access tokens (`["tok-b"]`), to
+//!   rotate credentials.
 //! * `POST /__sim/vms/{id}/boot`: boot a pending VM now (identifier or hostname).
 //! * `POST /__sim/clusters`: `{name, dc, version}` creates a managed cluster.
 
@@ -42,6 +44,11 @@ pub(super) fn routes() -> Router<Arc<Sim>> {
                 .post(|State(sim): Shared, Json(s): Json<RuntimeSettings>| async move { sim.lock().settings = s }),
         )
         .route("/__sim/tokens/expire", post(|State(sim): Shared| async move { sim.lock().issued_tokens.clear() }))
+        .route(
+            "/__sim/tokens",
+            get(|State(sim): Shared| async move { Json(sim.lock().access_tokens.clone()) })
+                .post(|State(sim): Shared, Json(t): Json<Vec<String>>| async move { sim.lock().access_tokens = t }),
+        )
         .route("/__sim/vms/{id}/boot", post(boot))
         .route("/__sim/clusters", post(create_cluster))
 }

@@ -61,8 +61,8 @@ fn presented(headers: &HeaderMap) -> Option<String> {
 
 pub(super) async fn require_auth(State(sim): Shared, req: Request, next: Next) -> Response {
     let valid = presented(req.headers()).is_some_and(|t| {
-        sim.config.access_tokens.contains(&t)
-            || sim.lock().issued_tokens.get(&t).is_some_and(|exp| Instant::now() < *exp)
+        let st = sim.lock();
+        st.access_tokens.contains(&t) || st.issued_tokens.get(&t).is_some_and(|exp| Instant::now() < *exp)
     });
     if !valid {
         return http_error(StatusCode::UNAUTHORIZED, "Please authenticate");

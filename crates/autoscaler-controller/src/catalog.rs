@@ -1,0 +1,155 @@
+//! The VPSie offering catalog (sizes and monthly prices) for the datacenters and OS images the NodeGroups
+//! use, refreshed by the leader: at once when it becomes leader or a NodeGroup needs a datacenter not listed
+//! yet, then every `--catalog-refresh`. Followers never call VPSie.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use vpsie_client::VpsieClient;
+
+use crate::cluster::Cluster;
+use crate::credentials::VpsieHandle;
+use crate::health::Health;
+use crate::leader::Leadership;
+use crate::telemetry::metrics::CATALOG_OFFERINGS;
+
+/// One offering in one datacenter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogOffer {
+    /// The datacenter-mapped identifier VM create takes.
+    pub identifier: String,
+    /// Datacenter identifier.
+    pub datacenter: String,
+    /// Plan category name (`Shared CPU`, `Compute Optimized`).
+    pub category: String,
+    /// Nickname (`sc-2cpu-4gb`).
+    pub nickname: String,
+    /// vCPUs.
+    pub cpu: i64,
+    /// Memory in MiB.
+    pub ram_mib: i64,
+    /// Disk in GiB.
+    pub disk_gib: i64,
+    /// Monthly price in USD.
+    pub monthly_price: f64,
+}
+
+/// A datacenter and the OS image its offers were listed for (offers depend on the OS).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Location {
+    /// Datacenter identifier.
+    pub datacenter: String,
+    /// OS image identifier.
+    pub os_image: String,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    offers: Vec<CatalogOffer>,
+    listed: BTreeSet<Location>,
+}
+
+/// The shared catalog. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    state: Arc<RwLock<State>>,
+}
+
+impl Catalog {
+    /// Every cached offer.
+    pub fn offers(&self) -> Vec<CatalogOffer> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner).offers.clone()
+    }
+
+    /// Replaces the catalog (tests, and the refresher).
+    pub fn set(&self, offers: Vec<CatalogOffer>, listed: BTreeSet<Location>) {
+        metrics::gauge!(CATALOG_OFFERINGS).set(offers.len() as f64);
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = State { offers, listed };
+    }
+
+    fn missing(&self, wanted: &BTreeSet<Location>) -> bool {
+        !wanted.is_subset(&self.state.read().unwrap_or_else(PoisonError::into_inner).listed)
+    }
+
+    /// Lists the offers of every location with `client`: one call for the categories, one per location and
+    /// category.
+    pub async fn refresh(&self, client: &VpsieClient, wanted: &BTreeSet<Location>) -> Result<usize, vpsie_client::Error> {
+        let categories = client.list_plan_categories().await?;
+        let mut offers = Vec::new();
+        for loc in wanted {
+            for cat in &categories {
+                for o in client.list_offers(&loc.datacenter, &loc.os_image, &cat.identifier).await? {
+                    if offers.iter().any(|x: &CatalogOffer| x.identifier == o.identifier) {
+                        continue;
+                    }
+                    offers.push(CatalogOffer {
+                        identifier: o.identifier,
+                        datacenter: loc.datacenter.clone(),
+                        category: cat.name.clone(),
+                        nickname: o.nickname,
+                        cpu: o.cpu,
+                        ram_mib: o.ram,
+                        disk_gib: o.ssd,
+                        monthly_price: o.price,
+                    });
+                }
+            }
+        }
+        let n = offers.len();
+        self.set(offers, wanted.clone());
+        Ok(n)
+    }
+}
+
+/// The locations the NodeGroups in the cache use.
+pub fn wanted(cluster: &Cluster) -> BTreeSet<Location> {
+    cluster
+        .nodegroups
+        .read()
+        .values()
+        .map(|(g, _)| Location { datacenter: g.spec.datacenter_id.clone(), os_image: g.spec.os_image_id.clone() })
+        .collect()
+}
+
+/// Keeps the catalog fresh while this replica leads.
+pub fn spawn(
+    catalog: Catalog,
+    vpsie: VpsieHandle,
+    cluster: Cluster,
+    mut leadership: Leadership,
+    health: Health,
+    every: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last: Option<tokio::time::Instant> = None;
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            health.beat("catalog", Duration::from_secs(60));
+            if !leadership.is_leader() {
+                last = None; // a new term starts with a fresh catalog
+                continue;
+            }
+            let wanted = wanted(&cluster);
+            let due = last.is_none_or(|t| t.elapsed() >= every) || catalog.missing(&wanted);
+            if wanted.is_empty() || !due {
+                continue;
+            }
+            let Some(client) = vpsie.client() else { continue };
+            let mut lost = leadership.clone();
+            tokio::select! {
+                r = catalog.refresh(&client, &wanted) => match r {
+                    Ok(n) => {
+                        last = Some(tokio::time::Instant::now());
+                        tracing::info!(offers = n, locations = wanted.len(), "VPSie catalog refreshed");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "VPSie catalog refresh failed; keeping the last one"),
+                },
+                () = lost.lost() => {}
+            }
+            let _ = &mut leadership;
+        }
+    })
+}

@@ -1,0 +1,158 @@
+//! The caches: Nodes, Pods (all namespaces), PodDisruptionBudgets, DaemonSets, NodeGroups and VPSieNodes,
+//! each watched and kept in compact form ([`objects`]), and the decision core's snapshot built from them
+//! ([`snapshot`]). Every replica runs them, leader or not, so a new leader acts on warm caches at once.
+
+pub mod objects;
+pub mod snapshot;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use autoscaler_api::{NodeGroup, VPSieNode};
+use autoscaler_decision::Pdb;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node as K8sNode, Pod as K8sPod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use objects::{DaemonSetEntry, NodeEntry, PodEntry, PodPhase};
+pub use store::Store;
+
+/// A NodeGroup whose spec changed (a new `metadata.generation`), for the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecChange {
+    /// NodeGroup name.
+    pub name: String,
+    /// Generation before.
+    pub from: i64,
+    /// Generation now.
+    pub to: i64,
+    /// The field manager that wrote the spec last.
+    pub by: Option<String>,
+}
+
+/// Every cache. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Nodes.
+    pub nodes: Arc<Store<NodeEntry>>,
+    /// Pods that still hold or want a node.
+    pub pods: Arc<Store<PodEntry>>,
+    /// PodDisruptionBudgets.
+    pub pdbs: Arc<Store<Pdb>>,
+    /// DaemonSets.
+    pub daemonsets: Arc<Store<DaemonSetEntry>>,
+    /// NodeGroups, with the field manager that last changed each one's spec.
+    pub nodegroups: Arc<Store<(NodeGroup, Option<String>)>>,
+    /// VPSieNodes.
+    pub vpsienodes: Arc<Store<VPSieNode>>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cluster {
+    /// Empty, unsynced caches.
+    pub fn new() -> Self {
+        Self {
+            nodes: Arc::new(Store::new("nodes")),
+            pods: Arc::new(Store::new("pods")),
+            pdbs: Arc::new(Store::new("poddisruptionbudgets")),
+            daemonsets: Arc::new(Store::new("daemonsets")),
+            nodegroups: Arc::new(Store::new("nodegroups")),
+            vpsienodes: Arc::new(Store::new("vpsienodes")),
+        }
+    }
+
+    /// Whether every cache has listed once.
+    pub fn synced(&self) -> bool {
+        self.nodes.is_synced()
+            && self.pods.is_synced()
+            && self.pdbs.is_synced()
+            && self.daemonsets.is_synced()
+            && self.nodegroups.is_synced()
+            && self.vpsienodes.is_synced()
+    }
+
+    /// Which caches have not listed yet.
+    pub fn unsynced(&self) -> Vec<&'static str> {
+        [
+            (self.nodes.kind(), self.nodes.is_synced()),
+            (self.pods.kind(), self.pods.is_synced()),
+            (self.pdbs.kind(), self.pdbs.is_synced()),
+            (self.daemonsets.kind(), self.daemonsets.is_synced()),
+            (self.nodegroups.kind(), self.nodegroups.is_synced()),
+            (self.vpsienodes.kind(), self.vpsienodes.is_synced()),
+        ]
+        .into_iter()
+        .filter_map(|(k, s)| (!s).then_some(k))
+        .collect()
+    }
+
+    /// Starts every watch. NodeGroup spec changes go to `changes`.
+    pub fn start(&self, client: &Client, health: &crate::health::Health, changes: mpsc::UnboundedSender<SpecChange>) -> Vec<JoinHandle<()>> {
+        let cfg = watcher::Config::default;
+        let h = || health.clone();
+        vec![
+            tokio::spawn(store::drive(Api::<K8sNode>::all(client.clone()), cfg(), self.nodes.clone(), h(), |n, _| objects::node(n))),
+            tokio::spawn(store::drive(Api::<K8sPod>::all(client.clone()), cfg(), self.pods.clone(), h(), |p, _| objects::pod(p))),
+            tokio::spawn(store::drive(
+                Api::<PodDisruptionBudget>::all(client.clone()),
+                cfg(),
+                self.pdbs.clone(),
+                h(),
+                |p, _| objects::pdb(p),
+            )),
+            tokio::spawn(store::drive(
+                Api::<DaemonSet>::all(client.clone()),
+                cfg(),
+                self.daemonsets.clone(),
+                h(),
+                |d, _| objects::daemonset(d),
+            )),
+            tokio::spawn(store::drive(
+                Api::<NodeGroup>::all(client.clone()),
+                cfg(),
+                self.nodegroups.clone(),
+                h(),
+                move |g, old| {
+                    let to = g.metadata.generation.unwrap_or(0);
+                    let converted = objects::nodegroup(g);
+                    if let (store::Converted::Keep((g, by)), Some((prev, _))) = (&converted, old) {
+                        let from = prev.metadata.generation.unwrap_or(0);
+                        if to > from {
+                            let _ = changes.send(SpecChange { name: kube::ResourceExt::name_any(g), from, to, by: by.clone() });
+                        }
+                    }
+                    converted
+                },
+            )),
+            tokio::spawn(store::drive(
+                Api::<VPSieNode>::all(client.clone()),
+                cfg(),
+                self.vpsienodes.clone(),
+                h(),
+                |v, _| objects::vpsienode(v),
+            )),
+        ]
+    }
+
+    /// Waits until every cache has listed once, or `timeout` passes. Returns whether they synced.
+    pub async fn wait_synced(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.synced() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
+    }
+}

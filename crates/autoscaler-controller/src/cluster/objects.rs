@@ -1,0 +1,232 @@
+//! What the caches keep of each object: the decision core's compact model plus the few fields the runtime
+//! reads (binding, phase, the Unschedulable mark, ownership), never the whole object.
+
+use autoscaler_api::constants::{
+    ANNOTATION_DO_NOT_DISRUPT, ANNOTATION_KARPENTER_DO_NOT_DISRUPT, ANNOTATION_SAFE_TO_EVICT, LABEL_NODEGROUP,
+    LABEL_OFFERING,
+};
+use autoscaler_api::{NodeGroup, VPSieNode};
+use autoscaler_decision::{Node, Pdb, Pod, convert};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node as K8sNode, Pod as K8sPod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::ResourceExt;
+
+use super::store::Converted;
+
+/// A Node: its model (no pods; the snapshot binds them) and its cloud identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeEntry {
+    /// The decision core's node, with `group` and `offering` from our labels and no pods.
+    pub model: Node,
+    /// `spec.providerID`.
+    pub provider_id: Option<String>,
+}
+
+/// Where a pod stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodPhase {
+    /// Not running yet.
+    Pending,
+    /// Running (or unknown: it still holds its node).
+    Running,
+}
+
+/// A pod that still counts: its model and what binds or blocks it. Finished pods are not kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodEntry {
+    /// The decision core's pod, with `do_not_disrupt` and `safe_to_evict` read from its annotations.
+    pub model: Pod,
+    /// The node it is bound to.
+    pub node_name: Option<String>,
+    /// Its phase.
+    pub phase: PodPhase,
+    /// When the scheduler marked it Unschedulable (PodScheduled False, reason Unschedulable), if it did.
+    pub unschedulable_since: Option<jiff::Timestamp>,
+    /// `status.nominatedNodeName`: preemption made room for it there.
+    pub nominated_node: Option<String>,
+    /// Being deleted.
+    pub terminating: bool,
+}
+
+/// A DaemonSet: the pod every matching new node will carry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonSetEntry {
+    /// The model of its pod template.
+    pub pod: Pod,
+}
+
+fn annotation_true(p: &K8sPod, key: &str) -> bool {
+    p.annotations().get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Converts a Pod. Succeeded and Failed pods are skipped: they hold no resources on any node.
+pub fn pod(p: K8sPod) -> Converted<PodEntry> {
+    let status = p.status.as_ref();
+    let phase = match status.and_then(|s| s.phase.as_deref()) {
+        Some("Succeeded" | "Failed") => return Converted::Skip,
+        Some("Running" | "Unknown") => PodPhase::Running,
+        _ => PodPhase::Pending,
+    };
+    let mut model = match convert::pod(&p) {
+        Ok(m) => m,
+        Err(e) => return Converted::Failed(e.to_string()),
+    };
+    model.do_not_disrupt =
+        annotation_true(&p, ANNOTATION_DO_NOT_DISRUPT) || annotation_true(&p, ANNOTATION_KARPENTER_DO_NOT_DISRUPT);
+    model.safe_to_evict = p.annotations().get(ANNOTATION_SAFE_TO_EVICT).and_then(|v| match v.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    });
+    let unschedulable_since = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| {
+            cs.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
+        })
+        .map(|c| c.last_transition_time.as_ref().map_or_else(jiff::Timestamp::now, |t| t.0));
+    let node_name = p.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty());
+    Converted::Keep(PodEntry {
+        model,
+        unschedulable_since: if node_name.is_none() { unschedulable_since } else { None },
+        node_name,
+        phase,
+        nominated_node: status.and_then(|s| s.nominated_node_name.clone()).filter(|n| !n.is_empty()),
+        terminating: p.metadata.deletion_timestamp.is_some(),
+    })
+}
+
+/// Converts a Node; `group` and `offering` come from our labels.
+pub fn node(n: K8sNode) -> Converted<NodeEntry> {
+    match convert::node(&n, Vec::new()) {
+        Ok(mut model) => {
+            model.group = model.labels.get(LABEL_NODEGROUP).cloned();
+            model.offering = model.labels.get(LABEL_OFFERING).cloned();
+            Converted::Keep(NodeEntry { model, provider_id: n.spec.and_then(|s| s.provider_id) })
+        }
+        Err(e) => Converted::Failed(e.to_string()),
+    }
+}
+
+/// Converts a PodDisruptionBudget.
+pub fn pdb(p: PodDisruptionBudget) -> Converted<Pdb> {
+    match convert::pdb(&p) {
+        Ok(m) => Converted::Keep(m),
+        Err(e) => Converted::Failed(e.to_string()),
+    }
+}
+
+/// Converts a DaemonSet to the model of the pod it runs on each node.
+pub fn daemonset(d: DaemonSet) -> Converted<DaemonSetEntry> {
+    let Some(spec) = d.spec else { return Converted::Skip };
+    let template = K8sPod {
+        metadata: kube::api::ObjectMeta {
+            name: Some(d.metadata.name.clone().unwrap_or_default()),
+            namespace: d.metadata.namespace.clone(),
+            labels: spec.template.metadata.as_ref().and_then(|m| m.labels.clone()),
+            ..Default::default()
+        },
+        spec: spec.template.spec,
+        status: None,
+    };
+    match convert::pod(&template) {
+        Ok(mut pod) => {
+            pod.owner_kind = Some("DaemonSet".into());
+            Converted::Keep(DaemonSetEntry { pod })
+        }
+        Err(e) => Converted::Failed(e.to_string()),
+    }
+}
+
+/// Keeps a NodeGroup without its managedFields, remembering who last changed its spec (for the audit log).
+pub fn nodegroup(mut g: NodeGroup) -> Converted<(NodeGroup, Option<String>)> {
+    let manager = spec_manager(&g.metadata);
+    g.metadata.managed_fields = None;
+    Converted::Keep((g, manager))
+}
+
+/// Keeps a VPSieNode without its managedFields.
+pub fn vpsienode(mut v: VPSieNode) -> Converted<VPSieNode> {
+    v.metadata.managed_fields = None;
+    Converted::Keep(v)
+}
+
+/// The field manager whose latest write touched `spec` (who changed it), from managedFields.
+pub fn spec_manager(meta: &kube::api::ObjectMeta) -> Option<String> {
+    meta.managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.fields_v1.as_ref().is_some_and(|f| f.0.get("f:spec").is_some()))
+        .max_by_key(|m| m.time.as_ref().map(|t| t.0))
+        .and_then(|m| m.manager.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn pod_json(v: serde_json::Value) -> K8sPod {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_pod_keeps_what_plans_read_and_finished_pods_are_skipped() {
+        let p = pod_json(serde_json::json!({
+            "metadata": {"name": "web-0", "namespace": "shop", "labels": {"app": "web"},
+                         "annotations": {"karpenter.sh/do-not-disrupt": "true",
+                                         "cluster-autoscaler.kubernetes.io/safe-to-evict": "false",
+                                         "kubectl.kubernetes.io/last-applied-configuration": "{...big...}"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx", "env": [{"name": "A", "value": "1"}],
+                                     "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}}}]},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                        "reason": "Unschedulable", "lastTransitionTime": "2026-12-01T10:00:00Z"}]}
+        }));
+        let Converted::Keep(e) = pod(p) else { panic!("kept") };
+        assert_eq!((e.model.requests.cpu_milli, e.model.requests.memory), (250, 64 << 20));
+        assert!(e.model.do_not_disrupt);
+        assert_eq!(e.model.safe_to_evict, Some(false));
+        assert_eq!(e.unschedulable_since.map(|t| t.to_string()), Some("2026-12-01T10:00:00Z".into()));
+        assert_eq!(e.phase, PodPhase::Pending);
+
+        let done = pod_json(serde_json::json!({"metadata": {"name": "job", "namespace": "a"},
+            "spec": {"containers": [{"name": "c"}]}, "status": {"phase": "Succeeded"}}));
+        assert!(matches!(pod(done), Converted::Skip));
+        let bad = pod_json(serde_json::json!({"metadata": {"name": "x", "namespace": "a"},
+            "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "lots"}}}]}}));
+        assert!(matches!(pod(bad), Converted::Failed(_)));
+    }
+
+    #[test]
+    fn nodes_carry_group_and_offering_from_our_labels() {
+        let n: K8sNode = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "general-abcde", "labels": {"autoscaler.vpsie.com/nodegroup": "general",
+                                                              "autoscaler.vpsie.com/offering": "sc-2cpu-4gb"}},
+            "spec": {"providerID": "vpsie://vm-1"},
+            "status": {"allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap();
+        let Converted::Keep(e) = node(n) else { panic!("kept") };
+        assert_eq!(e.model.group.as_deref(), Some("general"));
+        assert_eq!(e.model.offering.as_deref(), Some("sc-2cpu-4gb"));
+        assert_eq!(e.provider_id.as_deref(), Some("vpsie://vm-1"));
+        assert!(e.model.ready && e.model.pods.is_empty());
+    }
+
+    #[test]
+    fn the_spec_manager_is_the_latest_writer_of_spec() {
+        let meta: kube::api::ObjectMeta = serde_json::from_value(serde_json::json!({
+            "managedFields": [
+                {"manager": "kubectl", "operation": "Update", "time": "2026-12-01T09:00:00Z",
+                 "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:maxNodes": {}}}},
+                {"manager": "vpsie-autoscaler", "operation": "Apply", "time": "2026-12-01T11:00:00Z",
+                 "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {}}},
+                {"manager": "helm", "operation": "Update", "time": "2026-12-01T10:00:00Z",
+                 "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:minNodes": {}}}}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(spec_manager(&meta).as_deref(), Some("helm"));
+    }
+}

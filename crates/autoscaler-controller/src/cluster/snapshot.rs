@@ -1,0 +1,285 @@
+//! The decision core's input, built from the caches in one pass: existing Nodes with the pods bound (or
+//! nominated) to them, in-flight VPSieNodes as nodes of their group and offering, the pending pods, the
+//! PodDisruptionBudgets, and each NodeGroup as a template with offering prices, backoff and DaemonSet
+//! overhead. Pure: no I/O, the time is an argument, so tests feed it by hand.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use autoscaler_api::constants::{LABEL_DATACENTER, LABEL_NODEGROUP};
+use autoscaler_api::nodegroup::{NodeTaint, TaintEffect as ApiEffect};
+use autoscaler_api::{NodeGroup, VPSieNode, VPSieNodePhase};
+use autoscaler_decision::groups::{Limits, NodeGroup as GroupModel, Offering, ScaleDown};
+use autoscaler_decision::selectors::{Taint, TaintEffect};
+use autoscaler_decision::{Node, Pdb, Pod, Resources};
+use kube::ResourceExt;
+
+use super::Cluster;
+use crate::catalog::CatalogOffer;
+
+/// Pod slots of a new node (the kubelet's default `--max-pods`).
+pub const NODE_PODS: i64 = 110;
+
+/// Taints a node of ours carries only while it starts; the snapshot treats them as gone on nodes still
+/// within their registration timeout, so pods waiting for such a node do not trigger a second scale-up.
+pub const STARTING_TAINTS: &[&str] = &[
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+    "node.cloudprovider.kubernetes.io/uninitialized",
+    autoscaler_api::constants::TAINT_INITIALIZING,
+];
+
+/// A NodeGroup left out of plans, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupProblem {
+    /// NodeGroup name.
+    pub group: String,
+    /// Why it cannot grow.
+    pub reason: String,
+}
+
+/// Everything a plan reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Existing nodes with their pods, then in-flight nodes (VPSieNodes without a Node yet).
+    pub nodes: Vec<Node>,
+    /// Names of the in-flight nodes among `nodes`.
+    pub in_flight: Vec<String>,
+    /// Pods the scheduler marked Unschedulable.
+    pub pending: Vec<Pod>,
+    /// PodDisruptionBudgets.
+    pub pdbs: Vec<Pdb>,
+    /// Group templates.
+    pub groups: Vec<GroupModel>,
+    /// Groups left out.
+    pub problems: Vec<GroupProblem>,
+}
+
+fn effect(e: ApiEffect) -> TaintEffect {
+    match e {
+        ApiEffect::NoSchedule => TaintEffect::NoSchedule,
+        ApiEffect::PreferNoSchedule => TaintEffect::PreferNoSchedule,
+        ApiEffect::NoExecute => TaintEffect::NoExecute,
+    }
+}
+
+fn taint(t: &NodeTaint) -> Taint {
+    Taint { key: t.key.clone(), value: t.value.clone().unwrap_or_default(), effect: effect(t.effect) }
+}
+
+/// The offerings a group may use, in its datacenter; a second value names the ids it asked for that the
+/// catalog lacks.
+pub fn offerings(ng: &NodeGroup, catalog: &[CatalogOffer]) -> (Vec<Offering>, Vec<String>) {
+    let spec = &ng.spec;
+    let here = catalog.iter().filter(|o| o.datacenter == spec.datacenter_id);
+    let chosen: Vec<&CatalogOffer>;
+    let mut unknown = Vec::new();
+    if let Some(ids) = &spec.offering_ids {
+        let mut found = Vec::new();
+        for id in ids {
+            match here.clone().find(|o| o.identifier == *id || o.nickname == *id) {
+                Some(o) => found.push(o),
+                None => unknown.push(id.clone()),
+            }
+        }
+        chosen = found;
+    } else {
+        let sel = spec.offering_selector.clone().unwrap_or_default();
+        chosen = here
+            .filter(|o| sel.categories.is_empty() || sel.categories.iter().any(|c| c.eq_ignore_ascii_case(&o.category)))
+            .filter(|o| sel.min_cpu.is_none_or(|m| o.cpu >= i64::from(m)))
+            .filter(|o| sel.max_cpu.is_none_or(|m| o.cpu <= i64::from(m)))
+            .filter(|o| sel.min_memory_gib.is_none_or(|m| o.ram_mib >= i64::from(m) * 1024))
+            .filter(|o| sel.max_memory_gib.is_none_or(|m| o.ram_mib <= i64::from(m) * 1024))
+            .filter(|o| sel.max_monthly_price.is_none_or(|p| o.monthly_price <= p))
+            .collect();
+    }
+    let models = chosen
+        .into_iter()
+        .map(|o| {
+            let mut allocatable = Resources::cpu_mem(o.cpu * 1000, o.ram_mib << 20);
+            allocatable.pods = NODE_PODS;
+            allocatable.ephemeral_storage = o.disk_gib << 30;
+            Offering { id: o.identifier.clone(), allocatable, monthly_price: o.monthly_price }
+        })
+        .collect();
+    (models, unknown)
+}
+
+/// How many of `nodes` nodes the budgets let one decision disrupt: the most restrictive budget, scheduled
+/// budgets counted as active (the safe side); one when there is no budget.
+pub fn max_disruptions(ng: &NodeGroup, nodes: usize) -> usize {
+    let budgets = ng.spec.disruption.as_ref().map(|d| d.budgets.as_slice()).unwrap_or_default();
+    budgets
+        .iter()
+        .map(|b| match b.nodes.strip_suffix('%') {
+            // A percentage rounds down, as Karpenter's does.
+            Some(pct) => pct.parse::<usize>().map_or(0, |p| nodes * p.min(100) / 100),
+            None => b.nodes.parse::<usize>().unwrap_or(0),
+        })
+        .min()
+        .unwrap_or(1)
+}
+
+/// A NodeGroup as the decision core's template. `nodes` is how many nodes the group has now (for
+/// percentage budgets).
+pub fn group_model(
+    ng: &NodeGroup,
+    catalog: &[CatalogOffer],
+    daemonsets: &[Pod],
+    nodes: usize,
+    now: jiff::Timestamp,
+) -> Result<GroupModel, String> {
+    let name = ng.name_any();
+    let spec = &ng.spec;
+    let (offers, unknown) = offerings(ng, catalog);
+    if offers.is_empty() {
+        return Err(if unknown.is_empty() {
+            format!("no offering in datacenter {} matches spec.offeringSelector", spec.datacenter_id)
+        } else {
+            format!("none of spec.offeringIDs {unknown:?} is offered in datacenter {}", spec.datacenter_id)
+        });
+    }
+    let mut labels: BTreeMap<String, String> = spec.labels.clone();
+    labels.insert(LABEL_NODEGROUP.to_owned(), name.clone());
+    labels.insert(LABEL_DATACENTER.to_owned(), spec.datacenter_id.clone());
+    let backoff: BTreeSet<String> = ng
+        .status
+        .iter()
+        .flat_map(|s| s.offering_backoff.iter())
+        .filter(|b| b.until.0 > now)
+        .map(|b| b.offering_id.clone())
+        .collect();
+    let limits = spec.limits.as_ref().map_or_else(Limits::default, |l| Limits {
+        max_monthly_cost: l.max_monthly_cost,
+        // The CRD counts vCPUs and GiB; the core counts millicores and bytes.
+        max_cpu_milli: l.max_cpu.map(|c| c.saturating_mul(1000)),
+        max_memory: l.max_memory_gib.map(|g| g.saturating_mul(1 << 30)),
+    });
+    let policy = &spec.scale_down_policy;
+    let mut group = GroupModel {
+        name,
+        min_nodes: spec.min_nodes,
+        max_nodes: spec.max_nodes,
+        offerings: offers,
+        labels,
+        taints: spec.taints.iter().map(taint).collect(),
+        zone: Some(spec.datacenter_id.clone()),
+        priority: spec.priority,
+        limits,
+        backoff,
+        daemonset_pods: Vec::new(),
+        scale_down: ScaleDown {
+            enabled: policy.enabled,
+            cpu_threshold: f64::from(policy.cpu_threshold) / 100.0,
+            memory_threshold: f64::from(policy.memory_threshold) / 100.0,
+            max_disruptions: max_disruptions(ng, nodes),
+            allow_local_storage: false,
+        },
+    };
+    // DaemonSet pods a new node would run: those whose node selector, affinity and tolerations admit the
+    // group's template (checked on the largest offering, so no resource shortfall hides one).
+    if let Some(largest) = group.offerings.iter().max_by_key(|o| (o.allocatable.cpu_milli, o.allocatable.memory)) {
+        let template = group.template(largest, "template");
+        group.daemonset_pods = daemonsets
+            .iter()
+            .filter(|p| autoscaler_decision::feasible(p, &template, std::slice::from_ref(&template)).is_ok())
+            .cloned()
+            .collect();
+    }
+    Ok(group)
+}
+
+/// Builds the snapshot from the caches and the catalog at `now`.
+pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) -> Snapshot {
+    let mut snap = Snapshot::default();
+    let vpsienodes: HashMap<String, VPSieNode> =
+        cluster.vpsienodes.read().values().map(|v| (v.name_any(), v.clone())).collect();
+    let groups: HashMap<String, NodeGroup> =
+        cluster.nodegroups.read().values().map(|(g, _)| (g.name_any(), g.clone())).collect();
+
+    // Existing nodes, with starting nodes of ours seen as they will be once started.
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut group_sizes: HashMap<String, usize> = HashMap::new();
+    let mut registered: BTreeSet<String> = BTreeSet::new();
+    for entry in cluster.nodes.read().values() {
+        let mut node = entry.model.clone();
+        registered.insert(node.name.clone());
+        if let Some(g) = node.group.clone()
+            && vpsienodes.contains_key(&node.name)
+        {
+            *group_sizes.entry(g.clone()).or_default() += 1;
+            if !node.ready {
+                let timeout = groups.get(&g).map_or(900, |ng| i64::from(ng.spec.registration_timeout_seconds));
+                if now.as_second() - node.created_at > timeout {
+                    continue; // unready past its registration timeout: no longer capacity
+                }
+                let startup: Vec<String> =
+                    groups.get(&g).map(|ng| ng.spec.startup_taints.iter().map(|t| t.key.clone()).collect()).unwrap_or_default();
+                node.taints.retain(|t| !STARTING_TAINTS.contains(&t.key.as_str()) && !startup.contains(&t.key));
+            }
+        }
+        index.insert(node.name.clone(), snap.nodes.len());
+        snap.nodes.push(node);
+    }
+
+    // In-flight VPSieNodes: asked for, no Node yet, not failing or going away, and not older than both
+    // timeouts together (the lifecycle fails such a node; until it does, it is no capacity to wait for).
+    for (name, v) in &vpsienodes {
+        if registered.contains(name) || v.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let Some(ng) = groups.get(&v.spec.node_group_name) else { continue };
+        let budget = i64::from(ng.spec.provisioning_timeout_seconds) + i64::from(ng.spec.registration_timeout_seconds);
+        if v.metadata.creation_timestamp.as_ref().is_some_and(|t| now.as_second() - t.0.as_second() > budget) {
+            continue;
+        }
+        let phase = v.status.as_ref().map(|s| s.phase).unwrap_or_default();
+        if matches!(phase, VPSieNodePhase::Failed | VPSieNodePhase::Terminating | VPSieNodePhase::Deleting) {
+            continue;
+        }
+        *group_sizes.entry(v.spec.node_group_name.clone()).or_default() += 1;
+        let Ok(model) = group_model(ng, catalog, &[], 0, now) else { continue };
+        let Some(offering) = model.offerings.iter().find(|o| o.id == v.spec.offering_id) else { continue };
+        let mut node = model.template(offering, name);
+        node.pods.clear(); // DaemonSet pods are added below when the node's own pods are bound
+        index.insert(name.clone(), snap.nodes.len());
+        snap.in_flight.push(name.clone());
+        snap.nodes.push(node);
+    }
+
+    // DaemonSet pods in-flight nodes will run, and every bound or nominated pod on its node.
+    let daemonsets: Vec<Pod> = cluster.daemonsets.read().values().map(|d| d.pod.clone()).collect();
+    for name in &snap.in_flight {
+        if let Some(&i) = index.get(name) {
+            let template = snap.nodes[i].clone();
+            let fits = daemonsets.iter().filter(|p| autoscaler_decision::feasible(p, &template, std::slice::from_ref(&template)).is_ok());
+            snap.nodes[i].pods.extend(fits.cloned());
+        }
+    }
+    for p in cluster.pods.read().values() {
+        let target = p.node_name.as_ref().or(p.nominated_node.as_ref());
+        match target.and_then(|n| index.get(n)) {
+            Some(&i) => snap.nodes[i].pods.push(p.model.clone()),
+            None if p.node_name.is_none() && p.unschedulable_since.is_some() && !p.terminating => {
+                snap.pending.push(p.model.clone());
+            }
+            None => {}
+        }
+    }
+    snap.pdbs = cluster.pdbs.read().values().cloned().collect();
+
+    let mut names: Vec<&String> = groups.keys().collect();
+    names.sort();
+    for name in names {
+        let ng = &groups[name];
+        match group_model(ng, catalog, &daemonsets, group_sizes.get(name).copied().unwrap_or(0), now) {
+            Ok(g) => snap.groups.push(g),
+            Err(reason) => snap.problems.push(GroupProblem { group: name.clone(), reason }),
+        }
+    }
+    snap
+}
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;
