@@ -55,7 +55,14 @@ pub(crate) fn run(deny: bool) -> anyhow::Result<()> {
 
     let mut doc = cargo();
     doc.args(["doc", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings");
-    for lib in ["vpsie-client", "vpsie-sim", "autoscaler-api", "autoscaler-drain", "autoscaler-decision"] {
+    for lib in [
+        "vpsie-client",
+        "vpsie-sim",
+        "autoscaler-api",
+        "autoscaler-drain",
+        "autoscaler-decision",
+        "autoscaler-controller",
+    ] {
         doc.args(["-p", lib]);
     }
     step("cargo doc (no warnings)", doc)?;

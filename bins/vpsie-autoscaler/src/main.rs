@@ -183,7 +183,10 @@ mod tests {
         let f = Flags::try_parse_from(["vpsie-autoscaler", "--cluster-id", "c1", "--leader-elect=false", "--dry-run"]);
         let c = f.map(Flags::into_config).map_err(|e| e.to_string());
         let c = c.as_ref().map_err(String::as_str);
-        assert_eq!(c.map(|c| (c.metrics_addr.port(), c.health_addr.port(), c.leader_elect, c.dry_run)), Ok((8080, 8081, false, true)));
+        assert_eq!(
+            c.map(|c| (c.metrics_addr.port(), c.health_addr.port(), c.leader_elect, c.dry_run)),
+            Ok((8080, 8081, false, true))
+        );
         assert!(parse_addr("127.0.0.1:9").is_ok());
         assert!(parse_addr("nine").is_err());
         assert!(Flags::try_parse_from(["vpsie-autoscaler"]).is_err(), "--cluster-id is required");

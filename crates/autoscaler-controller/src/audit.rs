@@ -32,6 +32,7 @@ pub enum Action {
     /// A Node drained and deleted.
     NodeTermination,
     /// A NodeGroup's spec changed (a new generation was observed).
+    #[serde(rename = "nodegroup_spec_change")]
     NodeGroupSpecChange,
 }
 
@@ -141,7 +142,8 @@ impl AuditLog {
     /// Appends one line and returns the record written.
     pub fn record(&self, entry: Entry) -> Result<Record> {
         let mut chain = self.chain.lock().unwrap_or_else(PoisonError::into_inner);
-        let record = Record { seq: chain.seq + 1, time: jiff::Timestamp::now().to_string(), entry, prev: chain.prev.clone() };
+        let record =
+            Record { seq: chain.seq + 1, time: jiff::Timestamp::now().to_string(), entry, prev: chain.prev.clone() };
         let line = Line { hash: hash(&record), record };
         let mut text = serde_json::to_string(&line).unwrap_or_default();
         text.push('\n');
@@ -215,8 +217,8 @@ pub fn verify(text: &str) -> std::result::Result<usize, VerifyError> {
         if raw.trim().is_empty() {
             continue;
         }
-        let line: Line = serde_json::from_str(raw)
-            .map_err(|e| VerifyError::Malformed { line: line_no, reason: e.to_string() })?;
+        let line: Line =
+            serde_json::from_str(raw).map_err(|e| VerifyError::Malformed { line: line_no, reason: e.to_string() })?;
         if hash(&line.record) != line.hash {
             return Err(VerifyError::Tampered { line: line_no });
         }
@@ -245,7 +247,7 @@ mod tests {
     fn entry(n: usize) -> Entry {
         Entry {
             who: "vpsie-autoscaler-0".into(),
-            action: if n % 2 == 0 { Action::VmCreate } else { Action::ScaleUp },
+            action: if n.is_multiple_of(2) { Action::VmCreate } else { Action::ScaleUp },
             object: format!("VPSieNode/general-{n}"),
             why: format!("3 pods pending ({n})"),
             correlation_id: Some(format!("{n:016x}")),
@@ -257,6 +259,20 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("audit-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_file(&dir);
         dir
+    }
+
+    #[test]
+    fn action_names_on_the_wire_match_the_metric_labels() {
+        for a in [
+            Action::ScaleUp,
+            Action::ScaleDown,
+            Action::VmCreate,
+            Action::VmDelete,
+            Action::NodeTermination,
+            Action::NodeGroupSpecChange,
+        ] {
+            assert_eq!(serde_json::to_value(a).unwrap(), serde_json::json!(a.as_str()));
+        }
     }
 
     #[test]

@@ -75,7 +75,11 @@ impl Catalog {
 
     /// Lists the offers of every location with `client`: one call for the categories, one per location and
     /// category.
-    pub async fn refresh(&self, client: &VpsieClient, wanted: &BTreeSet<Location>) -> Result<usize, vpsie_client::Error> {
+    pub async fn refresh(
+        &self,
+        client: &VpsieClient,
+        wanted: &BTreeSet<Location>,
+    ) -> Result<usize, vpsie_client::Error> {
         let categories = client.list_plan_categories().await?;
         let mut offers = Vec::new();
         for loc in wanted {

@@ -50,11 +50,8 @@ pub fn parse(secret: &K8sSecret) -> Result<VpsieCredentials, String> {
     }
     let credentials = Credentials::from_keys(|k| texts.get(k).cloned())
         .map_err(|e| format!("{e} (keys present: {})", present(&data)))?;
-    let delete_password = texts
-        .get(KEY_DELETE_PASSWORD)
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .map(Secret::new);
+    let delete_password =
+        texts.get(KEY_DELETE_PASSWORD).map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).map(Secret::new);
     Ok(VpsieCredentials { credentials, delete_password })
 }
 
@@ -116,11 +113,17 @@ pub fn build_client(cfg: &CredentialsConfig, creds: &VpsieCredentials) -> Result
 }
 
 /// Watches the Secret and keeps `handle` and the readiness check current.
-pub fn spawn(client: Client, cfg: CredentialsConfig, handle: VpsieHandle, health: Health, events: Events) -> JoinHandle<()> {
+pub fn spawn(
+    client: Client,
+    cfg: CredentialsConfig,
+    handle: VpsieHandle,
+    health: Health,
+    events: Events,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let api: Api<K8sSecret> = Api::namespaced(client, &cfg.namespace);
-        let stream = watcher(api, watcher::Config::default().fields(&format!("metadata.name={}", cfg.name)))
-            .default_backoff();
+        let stream =
+            watcher(api, watcher::Config::default().fields(&format!("metadata.name={}", cfg.name))).default_backoff();
         tokio::pin!(stream);
         let mut seen = false;
         let mut heartbeat = tokio::time::interval(Duration::from_secs(10));
@@ -184,7 +187,14 @@ async fn apply(cfg: &CredentialsConfig, handle: &VpsieHandle, health: &Health, e
     }
 }
 
-async fn unload(cfg: &CredentialsConfig, handle: &VpsieHandle, health: &Health, events: &Events, result: &'static str, why: &str) {
+async fn unload(
+    cfg: &CredentialsConfig,
+    handle: &VpsieHandle,
+    health: &Health,
+    events: &Events,
+    result: &'static str,
+    why: &str,
+) {
     handle.set(None);
     health.set(Check::CredentialsLoaded, Err(why.to_owned()));
     metrics::gauge!(CREDENTIALS_LOADED).set(0.0);
@@ -210,7 +220,10 @@ mod tests {
         let t = parse(&secret(&[("token", b"tok-123"), ("deletePassword", b"pw")]));
         assert!(matches!(t, Ok(VpsieCredentials { credentials: Credentials::Token(_), delete_password: Some(_) })));
         let cc = parse(&secret(&[("clientId", b"id"), ("clientSecret", b"s3cr3t")]));
-        assert!(matches!(cc, Ok(VpsieCredentials { credentials: Credentials::ClientCredentials { .. }, delete_password: None })));
+        assert!(matches!(
+            cc,
+            Ok(VpsieCredentials { credentials: Credentials::ClientCredentials { .. }, delete_password: None })
+        ));
     }
 
     #[test]

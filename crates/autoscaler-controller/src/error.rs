@@ -90,7 +90,11 @@ mod tests {
 
     #[test]
     fn labels_are_short_and_messages_name_the_cause() {
-        let e = Error::Credentials { namespace: "kube-system".into(), name: "vpsie-secret".into(), reason: "no key `token`".into() };
+        let e = Error::Credentials {
+            namespace: "kube-system".into(),
+            name: "vpsie-secret".into(),
+            reason: "no key `token`".into(),
+        };
         assert_eq!(e.metric_label(), "credentials");
         assert_eq!(e.to_string(), "credentials Secret kube-system/vpsie-secret: no key `token`");
         let crd = Error::CrdMissing("nodegroups.autoscaler.vpsie.com".into());

@@ -110,7 +110,11 @@ impl Health {
 
 async fn healthz(State(h): State<Health>) -> impl IntoResponse {
     let stale = h.stale();
-    if stale.is_empty() { (StatusCode::OK, "ok\n".to_owned()) } else { (StatusCode::SERVICE_UNAVAILABLE, stale.join("\n") + "\n") }
+    if stale.is_empty() {
+        (StatusCode::OK, "ok\n".to_owned())
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, stale.join("\n") + "\n")
+    }
 }
 
 async fn readyz(State(h): State<Health>) -> impl IntoResponse {

@@ -114,7 +114,11 @@ pub struct ElectionConfig {
 }
 
 /// Starts the election and returns the gate and the handle that releases it.
-pub async fn start(client: Client, cfg: ElectionConfig, events: crate::events::Events) -> Result<(Leadership, Elector)> {
+pub async fn start(
+    client: Client,
+    cfg: ElectionConfig,
+    events: crate::events::Events,
+) -> Result<(Leadership, Elector)> {
     let manager = LeaseManagerBuilder::new(client.clone(), &cfg.name)
         .with_namespace(&cfg.namespace)
         .with_identity(&cfg.identity)
@@ -157,8 +161,8 @@ async fn run(
     events: crate::events::Events,
 ) {
     let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
-    let lease_watch = watcher(api, watcher::Config::default().fields(&format!("metadata.name={}", cfg.name)))
-        .default_backoff();
+    let lease_watch =
+        watcher(api, watcher::Config::default().fields(&format!("metadata.name={}", cfg.name))).default_backoff();
     tokio::pin!(lease_watch);
     let mut until: Option<Instant> = None;
     let mut tick = tokio::time::interval(TICK);

@@ -153,7 +153,13 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         base_url: config.vpsie_base_url.clone(),
         identity: config.identity.clone(),
     };
-    tasks.push(credentials::spawn(client.clone(), creds_cfg, vpsie.clone(), health.clone(), events.gated(gate.clone())));
+    tasks.push(credentials::spawn(
+        client.clone(),
+        creds_cfg,
+        vpsie.clone(),
+        health.clone(),
+        events.gated(gate.clone()),
+    ));
 
     // Warm caches before seeking the Lease, so a new leader acts on them at once.
     health.set(Check::CachesSynced, Err("listing".into()));
@@ -208,7 +214,14 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         health: health.clone(),
     };
     tasks.push(spawn_spec_auditor(changes_rx, audit, leadership.clone()));
-    tasks.push(catalog::spawn(catalog.clone(), vpsie, cluster.clone(), leadership.clone(), health.clone(), config.catalog_refresh));
+    tasks.push(catalog::spawn(
+        catalog.clone(),
+        vpsie,
+        cluster.clone(),
+        leadership.clone(),
+        health.clone(),
+        config.catalog_refresh,
+    ));
     tasks.push(telemetry::state::spawn(cluster, catalog, health.clone(), Duration::from_secs(5)));
     tracing::info!(identity = %config.identity, dry_run = ctx.config.dry_run, cluster_id = %ctx.config.cluster_id, "operator running");
 

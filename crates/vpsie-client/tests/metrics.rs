@@ -59,7 +59,9 @@ async fn rate_limit_hits_count_client_waits_and_server_429s() {
     for _ in 0..3 {
         client.list_ssh_keys().await.unwrap();
     }
-    sim.add_fault(FaultRule::new(Some("GET"), "/apps/v2/tags", FaultKind::RateLimited { retry_after_secs: 0 }).times(1));
+    sim.add_fault(
+        FaultRule::new(Some("GET"), "/apps/v2/tags", FaultKind::RateLimited { retry_after_secs: 0 }).times(1),
+    );
     client.list_tags().await.unwrap();
 
     let snapshot = snapshotter.snapshot().into_vec();

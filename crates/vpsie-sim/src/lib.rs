@@ -271,6 +271,18 @@ impl SimHandle {
         self.sim.dump()
     }
 
+    /// Stops serving (connections are refused from now on) but keeps the handle, so a test can watch a
+    /// client face an API that is down.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
     /// Stops the server and waits for it.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -97,12 +97,21 @@ impl Cluster {
     }
 
     /// Starts every watch. NodeGroup spec changes go to `changes`.
-    pub fn start(&self, client: &Client, health: &crate::health::Health, changes: mpsc::UnboundedSender<SpecChange>) -> Vec<JoinHandle<()>> {
+    pub fn start(
+        &self,
+        client: &Client,
+        health: &crate::health::Health,
+        changes: mpsc::UnboundedSender<SpecChange>,
+    ) -> Vec<JoinHandle<()>> {
         let cfg = watcher::Config::default;
         let h = || health.clone();
         vec![
-            tokio::spawn(store::drive(Api::<K8sNode>::all(client.clone()), cfg(), self.nodes.clone(), h(), |n, _| objects::node(n))),
-            tokio::spawn(store::drive(Api::<K8sPod>::all(client.clone()), cfg(), self.pods.clone(), h(), |p, _| objects::pod(p))),
+            tokio::spawn(store::drive(Api::<K8sNode>::all(client.clone()), cfg(), self.nodes.clone(), h(), |n, _| {
+                objects::node(n)
+            })),
+            tokio::spawn(store::drive(Api::<K8sPod>::all(client.clone()), cfg(), self.pods.clone(), h(), |p, _| {
+                objects::pod(p)
+            })),
             tokio::spawn(store::drive(
                 Api::<PodDisruptionBudget>::all(client.clone()),
                 cfg(),
@@ -128,7 +137,12 @@ impl Cluster {
                     if let (store::Converted::Keep((g, by)), Some((prev, _))) = (&converted, old) {
                         let from = prev.metadata.generation.unwrap_or(0);
                         if to > from {
-                            let _ = changes.send(SpecChange { name: kube::ResourceExt::name_any(g), from, to, by: by.clone() });
+                            let _ = changes.send(SpecChange {
+                                name: kube::ResourceExt::name_any(g),
+                                from,
+                                to,
+                                by: by.clone(),
+                            });
                         }
                     }
                     converted

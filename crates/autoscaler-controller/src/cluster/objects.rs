@@ -74,15 +74,18 @@ pub fn pod(p: K8sPod) -> Converted<PodEntry> {
     };
     model.do_not_disrupt =
         annotation_true(&p, ANNOTATION_DO_NOT_DISRUPT) || annotation_true(&p, ANNOTATION_KARPENTER_DO_NOT_DISRUPT);
-    model.safe_to_evict = p.annotations().get(ANNOTATION_SAFE_TO_EVICT).and_then(|v| match v.to_ascii_lowercase().as_str() {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    });
+    model.safe_to_evict =
+        p.annotations().get(ANNOTATION_SAFE_TO_EVICT).and_then(|v| match v.to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        });
     let unschedulable_since = status
         .and_then(|s| s.conditions.as_ref())
         .and_then(|cs| {
-            cs.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
+            cs.iter().find(|c| {
+                c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable")
+            })
         })
         .map(|c| c.last_transition_time.as_ref().map_or_else(jiff::Timestamp::now, |t| t.0));
     let node_name = p.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty());

@@ -213,8 +213,10 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
                 if now.as_second() - node.created_at > timeout {
                     continue; // unready past its registration timeout: no longer capacity
                 }
-                let startup: Vec<String> =
-                    groups.get(&g).map(|ng| ng.spec.startup_taints.iter().map(|t| t.key.clone()).collect()).unwrap_or_default();
+                let startup: Vec<String> = groups
+                    .get(&g)
+                    .map(|ng| ng.spec.startup_taints.iter().map(|t| t.key.clone()).collect())
+                    .unwrap_or_default();
                 node.taints.retain(|t| !STARTING_TAINTS.contains(&t.key.as_str()) && !startup.contains(&t.key));
             }
         }
@@ -252,7 +254,9 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
     for name in &snap.in_flight {
         if let Some(&i) = index.get(name) {
             let template = snap.nodes[i].clone();
-            let fits = daemonsets.iter().filter(|p| autoscaler_decision::feasible(p, &template, std::slice::from_ref(&template)).is_ok());
+            let fits = daemonsets
+                .iter()
+                .filter(|p| autoscaler_decision::feasible(p, &template, std::slice::from_ref(&template)).is_ok());
             snap.nodes[i].pods.extend(fits.cloned());
         }
     }

@@ -25,7 +25,11 @@ fn catalog() -> Vec<CatalogOffer> {
         offer("id-2-4", "sc-2cpu-4gb", 2, 4, 16.0),
         offer("id-4-8", "sc-4cpu-8gb", 4, 8, 29.0),
         offer("id-co-8", "co-8cpu-16gb", 8, 16, 101.0),
-        CatalogOffer { datacenter: "dc-b".into(), identifier: "other-dc".into(), ..offer("x", "sc-2cpu-4gb", 2, 4, 1.0) },
+        CatalogOffer {
+            datacenter: "dc-b".into(),
+            identifier: "other-dc".into(),
+            ..offer("x", "sc-2cpu-4gb", 2, 4, 1.0)
+        },
     ]
 }
 
@@ -105,7 +109,8 @@ fn plan_of(s: &Snapshot) -> autoscaler_decision::ScaleUpPlan {
 
 #[test]
 fn offerings_by_identifier_or_nickname_in_the_groups_datacenter_only() {
-    let (offers, unknown) = offerings(&nodegroup(json!({"offeringIDs": ["sc-2cpu-4gb", "id-4-8", "gone"]})), &catalog());
+    let (offers, unknown) =
+        offerings(&nodegroup(json!({"offeringIDs": ["sc-2cpu-4gb", "id-4-8", "gone"]})), &catalog());
     let ids: Vec<_> = offers.iter().map(|o| o.id.as_str()).collect();
     assert_eq!(ids, ["id-2-4", "id-4-8"], "the dc-b offer of the same nickname is not taken");
     assert_eq!(unknown, ["gone"]);
@@ -113,7 +118,8 @@ fn offerings_by_identifier_or_nickname_in_the_groups_datacenter_only() {
     assert_eq!(offers[1].allocatable.memory, 8 * GI);
     assert_eq!(offers[1].allocatable.pods, NODE_PODS);
 
-    let sel = nodegroup(json!({"offeringIDs": null, "offeringSelector": {"categories": ["compute optimized"], "minCPU": 4}}));
+    let sel =
+        nodegroup(json!({"offeringIDs": null, "offeringSelector": {"categories": ["compute optimized"], "minCPU": 4}}));
     let (offers, _) = offerings(&sel, &catalog());
     assert_eq!(offers.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["id-co-8"]);
 
@@ -161,7 +167,11 @@ fn a_starting_node_of_ours_is_capacity_without_its_startup_taints() {
     insert_pod(&c, pending_pod("web-0", "1", "1Gi"));
     let s = build(&c, &catalog(), now());
     let node = &s.nodes[0];
-    assert_eq!(node.taints.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["dedicated"], "only the group's own taint stays");
+    assert_eq!(
+        node.taints.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
+        ["dedicated"],
+        "only the group's own taint stays"
+    );
 
     // Without the group's own taint the pending pod waits for this node: no second scale-up.
     let c = cluster_with(nodegroup(json!({})));
@@ -192,7 +202,8 @@ fn a_node_unready_past_its_registration_timeout_is_not_capacity() {
     // A VPSieNode without a Node, older than provisioning + registration timeouts, is not in flight.
     let c = cluster_with(nodegroup(json!({"registrationTimeoutSeconds": 120, "provisioningTimeoutSeconds": 60})));
     let mut old = vpsienode("general-stuck", "id-4-8", "Provisioning");
-    old.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time("2026-12-01T10:01:00Z".parse().unwrap()));
+    old.metadata.creation_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time("2026-12-01T10:01:00Z".parse().unwrap()));
     c.vpsienodes.insert("general-stuck".into(), old);
     assert!(build(&c, &catalog(), now()).in_flight.is_empty());
 }
@@ -252,9 +263,12 @@ fn bound_and_nominated_pods_use_their_node_and_daemonsets_follow_the_template() 
 #[test]
 fn expired_backoff_is_dropped() {
     let mut ng = nodegroup(json!({}));
-    ng.status = Some(serde_json::from_value(json!({"offeringBackoff": [
+    ng.status = Some(
+        serde_json::from_value(json!({"offeringBackoff": [
         {"offeringID": "id-2-4", "until": "2026-12-01T11:00:00Z", "reason": "quota"},
-        {"offeringID": "id-4-8", "until": "2026-12-01T10:00:00Z", "reason": "old"}]})).unwrap());
+        {"offeringID": "id-4-8", "until": "2026-12-01T10:00:00Z", "reason": "old"}]}))
+        .unwrap(),
+    );
     let g = group_model(&ng, &catalog(), &[], 0, now()).unwrap();
     assert_eq!(g.backoff.into_iter().collect::<Vec<_>>(), ["id-2-4"]);
 }

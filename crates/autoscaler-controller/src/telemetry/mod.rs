@@ -75,7 +75,13 @@ pub fn init(format: LogFormat, level: &str, otlp_endpoint: Option<&str>) -> Resu
         LogFormat::Json => registry
             .with(tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(true))
             .try_init(),
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_target(false)).try_init(),
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+            )
+            .try_init(),
     };
     installed.map_err(|e| Error::Telemetry(format!("tracing subscriber: {e}")))?;
     Ok(TelemetryGuard { provider })

@@ -88,7 +88,8 @@ pub fn figures(cluster: &Cluster, catalog: &Catalog) -> Figures {
         *f.phases.entry(phase_name(phase)).or_default() += 1;
         if let Some(g) = f.groups.get_mut(&v.spec.node_group_name) {
             g.current += 1;
-            let price = v.status.as_ref().and_then(|s| s.monthly_price).or_else(|| prices.get(&v.spec.offering_id).copied());
+            let price =
+                v.status.as_ref().and_then(|s| s.monthly_price).or_else(|| prices.get(&v.spec.offering_id).copied());
             g.monthly_cost += price.unwrap_or(0.0);
         }
     }
@@ -99,14 +100,22 @@ pub fn figures(cluster: &Cluster, catalog: &Catalog) -> Figures {
             g.ready += 1;
         }
     }
-    f.unschedulable = cluster.pods.read().values().filter(|p| p.unschedulable_since.is_some() && p.node_name.is_none()).count();
+    f.unschedulable =
+        cluster.pods.read().values().filter(|p| p.unschedulable_since.is_some() && p.node_name.is_none()).count();
     f
 }
 
 /// Sets the gauges; groups that disappeared since `previous` are zeroed.
 pub fn publish(f: &Figures, previous: &Figures) {
     for gone in previous.groups.keys().filter(|g| !f.groups.contains_key(*g)) {
-        for name in [NODEGROUP_MIN, NODEGROUP_MAX, NODEGROUP_DESIRED, NODEGROUP_CURRENT, NODEGROUP_READY, NODEGROUP_MONTHLY_COST] {
+        for name in [
+            NODEGROUP_MIN,
+            NODEGROUP_MAX,
+            NODEGROUP_DESIRED,
+            NODEGROUP_CURRENT,
+            NODEGROUP_READY,
+            NODEGROUP_MONTHLY_COST,
+        ] {
             metrics::gauge!(name, "nodegroup" => gone.clone()).set(0.0);
         }
     }

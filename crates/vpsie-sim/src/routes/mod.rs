@@ -162,8 +162,7 @@ async fn log_request(State(sim): Shared, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
     let auth = auth_kind(req.headers()).to_owned();
-    let user_agent =
-        req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let response = next.run(req).await;
     let fault = response.headers().get(FAULT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     tracing::debug!(%method, %path, status = response.status().as_u16(), fault = fault.as_deref(), "served");
