@@ -3,6 +3,7 @@
 mod ci;
 mod cluster;
 mod crdgen;
+mod memory;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,16 @@ enum Command {
     },
     /// Run the vpsie-client example against a freshly started simulator.
     Example,
+    /// The operator's peak resident memory on a large cluster (kwok nodes, bound pods), printed and written
+    /// to target/bench/memory.json.
+    Memory {
+        /// Nodes to create.
+        #[arg(long, default_value_t = 1000)]
+        nodes: usize,
+        /// Pods to create (bound to the nodes round-robin).
+        #[arg(long, default_value_t = 30000)]
+        pods: usize,
+    },
     /// The local Kubernetes control plane (etcd, apiserver, controller-manager, scheduler, kwok).
     Cluster {
         #[command(subcommand)]
@@ -56,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Ci { no_deny } => ci::run(!no_deny),
         Command::Example => ci::example(),
         Command::Crdgen { check } => crdgen::run(check),
+        Command::Memory { nodes, pods } => memory::run(nodes, pods).await,
         Command::Cluster { action } => match action {
             ClusterAction::Build => cluster::build(),
             ClusterAction::Up => cluster::up().await,

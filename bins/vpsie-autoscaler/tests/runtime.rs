@@ -117,7 +117,7 @@ async fn credentials_rotate_without_a_restart_and_a_missing_secret_is_not_ready(
     env.sim.set_access_tokens(vec![tok_b.into()]);
     env.put_secret(&[("token", tok_b), ("deletePassword", DELETE_PASSWORD)]).await;
     env.sim.clear_requests();
-    until("a VPSie call with token B", Duration::from_secs(20), || async { ok_since(&env) }).await;
+    until("a VPSie call with token B", Duration::from_secs(30), || async { ok_since(&env) }).await;
     assert!(op.child.try_wait().unwrap().is_none(), "same process, no restart");
     assert_eq!(op.output().matches("operator running").count(), 1);
 

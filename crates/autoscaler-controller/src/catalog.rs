@@ -13,6 +13,7 @@ use crate::cluster::Cluster;
 use crate::credentials::VpsieHandle;
 use crate::health::Health;
 use crate::leader::Leadership;
+use crate::shutdown::Shutdown;
 use crate::telemetry::metrics::CATALOG_OFFERINGS;
 
 /// One offering in one datacenter.
@@ -113,7 +114,10 @@ pub fn wanted(cluster: &Cluster) -> BTreeSet<Location> {
         .nodegroups
         .read()
         .values()
-        .map(|(g, _)| Location { datacenter: g.spec.datacenter_id.clone(), os_image: g.spec.os_image_id.clone() })
+        .map(|e| Location {
+            datacenter: e.group.spec.datacenter_id.clone(),
+            os_image: e.group.spec.os_image_id.clone(),
+        })
         .collect()
 }
 
@@ -122,12 +126,14 @@ pub fn spawn(
     catalog: Catalog,
     vpsie: VpsieHandle,
     cluster: Cluster,
-    mut leadership: Leadership,
+    leadership: Leadership,
     health: Health,
+    shutdown: Shutdown,
     every: Duration,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut last: Option<tokio::time::Instant> = None;
+        let mut retry_at: Option<tokio::time::Instant> = None;
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         loop {
             tick.tick().await;
@@ -138,22 +144,28 @@ pub fn spawn(
             }
             let wanted = wanted(&cluster);
             let due = last.is_none_or(|t| t.elapsed() >= every) || catalog.missing(&wanted);
-            if wanted.is_empty() || !due {
+            let backing_off = retry_at.is_some_and(|t| tokio::time::Instant::now() < t);
+            if wanted.is_empty() || !due || backing_off {
                 continue;
             }
             let Some(client) = vpsie.client() else { continue };
+            let Some(_work) = shutdown.start_work() else { return };
             let mut lost = leadership.clone();
             tokio::select! {
                 r = catalog.refresh(&client, &wanted) => match r {
                     Ok(n) => {
                         last = Some(tokio::time::Instant::now());
+                        retry_at = None;
                         tracing::info!(offers = n, locations = wanted.len(), "VPSie catalog refreshed");
                     }
-                    Err(e) => tracing::warn!(error = %e, "VPSie catalog refresh failed; keeping the last one"),
+                    Err(e) => {
+                        // Retry in 10 s, not at every 2 s tick: a rejected token must not hammer the API.
+                        retry_at = Some(tokio::time::Instant::now() + Duration::from_secs(10));
+                        tracing::warn!(error = %e, "VPSie catalog refresh failed; keeping the last one");
+                    }
                 },
                 () = lost.lost() => {}
             }
-            let _ = &mut leadership;
         }
     })
 }

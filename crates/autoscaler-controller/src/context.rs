@@ -10,6 +10,7 @@ use crate::credentials::VpsieHandle;
 use crate::events::Events;
 use crate::health::Health;
 use crate::leader::Leadership;
+use crate::shutdown::Shutdown;
 
 /// Shared state: clients, caches, the leadership gate, Events, audit and health. Cheap to clone.
 #[derive(Clone)]
@@ -32,6 +33,8 @@ pub struct Context {
     pub audit: Arc<AuditLog>,
     /// Liveness and readiness.
     pub health: Health,
+    /// Graceful shutdown: register work with `shutdown.start_work()`; none starts once it has begun.
+    pub shutdown: Shutdown,
 }
 
 impl std::fmt::Debug for Context {

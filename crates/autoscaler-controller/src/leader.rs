@@ -52,9 +52,11 @@ impl Leadership {
         *self.rx.borrow()
     }
 
-    /// Waits until this replica is leader.
+    /// Waits until this replica is leader (forever once the election has ended).
     pub async fn acquired(&mut self) {
-        let _ = self.rx.wait_for(|l| *l).await;
+        if self.rx.wait_for(|l| *l).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Waits until this replica is no longer leader (never returns while it stays leader).

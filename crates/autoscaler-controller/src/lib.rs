@@ -21,6 +21,8 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod leader;
+pub mod planning;
+pub mod shutdown;
 pub mod telemetry;
 
 use std::time::Duration;
@@ -120,7 +122,7 @@ fn spawn_spec_auditor(
 }
 
 /// Runs the operator until `shutdown` resolves, then stops acting, releases the Lease and returns.
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn run(config: Config, signal: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
     config.validate()?;
     let prometheus = telemetry::metrics::install()?;
     vpsie_client::telemetry::describe_metrics();
@@ -163,11 +165,11 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 
     // Warm caches before seeking the Lease, so a new leader acts on them at once.
     health.set(Check::CachesSynced, Err("listing".into()));
-    let mut shutdown = std::pin::pin!(shutdown);
+    let mut signal = std::pin::pin!(signal);
     loop {
         tokio::select! {
             synced = cluster.wait_synced(Duration::from_millis(500)) => if synced { break },
-            () = &mut shutdown => {
+            () = &mut signal => {
                 tracing::info!("shutdown before the caches synced");
                 let _ = stop_http_tx.send(());
                 return Ok(());
@@ -202,6 +204,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 
     let audit = std::sync::Arc::new(AuditLog::open(&config.audit)?);
     let catalog = catalog::Catalog::default();
+    let stop = shutdown::Shutdown::default();
     let ctx = Context {
         client: client.clone(),
         config: config.clone(),
@@ -212,6 +215,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         events: events.gated(leadership.clone()),
         audit: audit.clone(),
         health: health.clone(),
+        shutdown: stop.clone(),
     };
     tasks.push(spawn_spec_auditor(changes_rx, audit, leadership.clone()));
     tasks.push(catalog::spawn(
@@ -220,13 +224,19 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         cluster.clone(),
         leadership.clone(),
         health.clone(),
+        stop.clone(),
         config.catalog_refresh,
     ));
     tasks.push(telemetry::state::spawn(cluster, catalog, health.clone(), Duration::from_secs(5)));
     tracing::info!(identity = %config.identity, dry_run = ctx.config.dry_run, cluster_id = %ctx.config.cluster_id, "operator running");
 
-    shutdown.await;
-    tracing::info!("shutting down: no new work; releasing the Lease");
+    signal.await;
+    stop.begin();
+    tracing::info!(in_flight = stop.in_flight(), "shutting down: no new work");
+    if !stop.drained(config.shutdown_grace).await {
+        tracing::warn!(in_flight = stop.in_flight(), grace = ?config.shutdown_grace, "work still in flight after the grace period");
+    }
+    tracing::info!("releasing the Lease");
     if let Some(e) = elector {
         e.release(config.shutdown_grace).await;
     }

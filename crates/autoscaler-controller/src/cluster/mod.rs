@@ -3,6 +3,7 @@
 //! ([`snapshot`]). Every replica runs them, leader or not, so a new leader acts on warm caches at once.
 
 pub mod objects;
+pub mod slim;
 pub mod snapshot;
 pub mod store;
 
@@ -12,15 +13,18 @@ use std::time::Duration;
 use autoscaler_api::{NodeGroup, VPSieNode};
 use autoscaler_decision::Pdb;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Node as K8sNode, Pod as K8sPod};
+use k8s_openapi::api::core::v1::Node as K8sNode;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use objects::{DaemonSetEntry, NodeEntry, PodEntry, PodPhase};
+pub use objects::{DaemonSetEntry, Interner, NodeEntry, NodeGroupEntry, PodEntry, PodPhase};
 pub use store::Store;
+
+/// Objects per list page when a cache (re)lists.
+pub const LIST_PAGE_SIZE: u32 = 100;
 
 /// A NodeGroup whose spec changed (a new `metadata.generation`), for the audit log.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,8 +50,8 @@ pub struct Cluster {
     pub pdbs: Arc<Store<Pdb>>,
     /// DaemonSets.
     pub daemonsets: Arc<Store<DaemonSetEntry>>,
-    /// NodeGroups, with the field manager that last changed each one's spec.
-    pub nodegroups: Arc<Store<(NodeGroup, Option<String>)>>,
+    /// NodeGroups, each with the field manager that last changed its spec.
+    pub nodegroups: Arc<Store<NodeGroupEntry>>,
     /// VPSieNodes.
     pub vpsienodes: Arc<Store<VPSieNode>>,
 }
@@ -103,15 +107,20 @@ impl Cluster {
         health: &crate::health::Health,
         changes: mpsc::UnboundedSender<SpecChange>,
     ) -> Vec<JoinHandle<()>> {
-        let cfg = watcher::Config::default;
+        // Pages of 100 (client-go lists 500): a page is decoded whole before its objects are compacted, so
+        // the page size bounds the start-up peak more than the object count does.
+        let cfg = || watcher::Config::default().page_size(LIST_PAGE_SIZE);
         let h = || health.clone();
         vec![
             tokio::spawn(store::drive(Api::<K8sNode>::all(client.clone()), cfg(), self.nodes.clone(), h(), |n, _| {
                 objects::node(n)
             })),
-            tokio::spawn(store::drive(Api::<K8sPod>::all(client.clone()), cfg(), self.pods.clone(), h(), |p, _| {
-                objects::pod(p)
-            })),
+            tokio::spawn({
+                let mut interner = objects::Interner::default();
+                store::drive(Api::<slim::SlimPod>::all(client.clone()), cfg(), self.pods.clone(), h(), move |p, _| {
+                    objects::pod(p.into_pod(), &mut interner)
+                })
+            }),
             tokio::spawn(store::drive(
                 Api::<PodDisruptionBudget>::all(client.clone()),
                 cfg(),
@@ -134,15 +143,11 @@ impl Cluster {
                 move |g, old| {
                     let to = g.metadata.generation.unwrap_or(0);
                     let converted = objects::nodegroup(g);
-                    if let (store::Converted::Keep((g, by)), Some((prev, _))) = (&converted, old) {
-                        let from = prev.metadata.generation.unwrap_or(0);
+                    if let (store::Converted::Keep(new), Some(prev)) = (&converted, old) {
+                        let from = prev.group.metadata.generation.unwrap_or(0);
                         if to > from {
-                            let _ = changes.send(SpecChange {
-                                name: kube::ResourceExt::name_any(g),
-                                from,
-                                to,
-                                by: by.clone(),
-                            });
+                            let name = kube::ResourceExt::name_any(&new.group);
+                            let _ = changes.send(SpecChange { name, from, to, by: new.spec_manager.clone() });
                         }
                     }
                     converted

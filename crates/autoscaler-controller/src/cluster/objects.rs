@@ -1,10 +1,17 @@
 //! What the caches keep of each object: the decision core's compact model plus the few fields the runtime
 //! reads (binding, phase, the Unschedulable mark, ownership), never the whole object.
+//!
+//! Pods are most of a big cluster, and the replicas of one workload have the same model but for their name.
+//! So a pod keeps its name, namespace and binding, and shares its model (the *template*) with every pod whose
+//! model is equal: at 30,000 pods from a few hundred workloads that is a few hundred models, not 30,000.
 
 use autoscaler_api::constants::{
     ANNOTATION_DO_NOT_DISRUPT, ANNOTATION_KARPENTER_DO_NOT_DISRUPT, ANNOTATION_SAFE_TO_EVICT, LABEL_NODEGROUP,
     LABEL_OFFERING,
 };
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use autoscaler_api::{NodeGroup, VPSieNode};
 use autoscaler_decision::{Node, Pdb, Pod, convert};
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -32,21 +39,82 @@ pub enum PodPhase {
     Running,
 }
 
-/// A pod that still counts: its model and what binds or blocks it. Finished pods are not kept.
+/// A pod that still counts: its name, its shared model and what binds or blocks it. Finished pods are not
+/// kept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodEntry {
-    /// The decision core's pod, with `do_not_disrupt` and `safe_to_evict` read from its annotations.
-    pub model: Pod,
-    /// The node it is bound to.
-    pub node_name: Option<String>,
+    /// Name.
+    pub name: Box<str>,
+    /// Namespace (shared).
+    pub namespace: Arc<str>,
+    /// The decision core's pod with an empty name and namespace, shared by every equal pod; `do_not_disrupt`
+    /// and `safe_to_evict` are read from the annotations.
+    pub template: Arc<Pod>,
+    /// The node it is bound to (shared).
+    pub node_name: Option<Arc<str>>,
     /// Its phase.
     pub phase: PodPhase,
     /// When the scheduler marked it Unschedulable (PodScheduled False, reason Unschedulable), if it did.
     pub unschedulable_since: Option<jiff::Timestamp>,
     /// `status.nominatedNodeName`: preemption made room for it there.
-    pub nominated_node: Option<String>,
+    pub nominated_node: Option<Arc<str>>,
     /// Being deleted.
     pub terminating: bool,
+}
+
+impl PodEntry {
+    /// The decision core's pod, with its name and namespace.
+    pub fn model(&self) -> Pod {
+        let mut p = (*self.template).clone();
+        p.name = self.name.to_string();
+        p.namespace = self.namespace.to_string();
+        p
+    }
+}
+
+/// Shares equal pod models and repeated strings (namespaces, node names) among the pods of a cache.
+#[derive(Debug, Default)]
+pub struct Interner {
+    templates: HashMap<String, Arc<Pod>>,
+    strings: HashMap<Box<str>, Arc<str>>,
+    since_sweep: usize,
+}
+
+impl Interner {
+    /// Entries added between two sweeps of unused ones.
+    const SWEEP_EVERY: usize = 4096;
+
+    fn template(&mut self, model: Pod) -> Arc<Pod> {
+        self.sweep();
+        // The serialised model is the key: Pod is not Hash, and this runs once per pod event.
+        let key = serde_json::to_string(&model).unwrap_or_default();
+        self.templates.entry(key).or_insert_with(|| Arc::new(model)).clone()
+    }
+
+    fn string(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strings.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strings.insert(Box::from(s), a.clone());
+        a
+    }
+
+    /// Drops templates and strings no pod uses any more.
+    fn sweep(&mut self) {
+        self.since_sweep += 1;
+        if self.since_sweep < Self::SWEEP_EVERY {
+            return;
+        }
+        self.since_sweep = 0;
+        self.templates.retain(|_, t| Arc::strong_count(t) > 1);
+        self.strings.retain(|_, s| Arc::strong_count(s) > 1);
+    }
+
+    /// Number of distinct templates held.
+    pub fn templates(&self) -> usize {
+        self.templates.len()
+    }
 }
 
 /// A DaemonSet: the pod every matching new node will carry.
@@ -61,7 +129,7 @@ fn annotation_true(p: &K8sPod, key: &str) -> bool {
 }
 
 /// Converts a Pod. Succeeded and Failed pods are skipped: they hold no resources on any node.
-pub fn pod(p: K8sPod) -> Converted<PodEntry> {
+pub fn pod(p: K8sPod, interner: &mut Interner) -> Converted<PodEntry> {
     let status = p.status.as_ref();
     let phase = match status.and_then(|s| s.phase.as_deref()) {
         Some("Succeeded" | "Failed") => return Converted::Skip,
@@ -88,13 +156,21 @@ pub fn pod(p: K8sPod) -> Converted<PodEntry> {
             })
         })
         .map(|c| c.last_transition_time.as_ref().map_or_else(jiff::Timestamp::now, |t| t.0));
-    let node_name = p.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty());
+    let node_name =
+        p.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty()).map(|n| interner.string(n));
+    let name = std::mem::take(&mut model.name).into_boxed_str();
+    let namespace = interner.string(&std::mem::take(&mut model.namespace));
     Converted::Keep(PodEntry {
-        model,
+        name,
+        namespace,
+        template: interner.template(model),
         unschedulable_since: if node_name.is_none() { unschedulable_since } else { None },
         node_name,
         phase,
-        nominated_node: status.and_then(|s| s.nominated_node_name.clone()).filter(|n| !n.is_empty()),
+        nominated_node: status
+            .and_then(|s| s.nominated_node_name.as_deref())
+            .filter(|n| !n.is_empty())
+            .map(|n| interner.string(n)),
         terminating: p.metadata.deletion_timestamp.is_some(),
     })
 }
@@ -141,11 +217,20 @@ pub fn daemonset(d: DaemonSet) -> Converted<DaemonSetEntry> {
     }
 }
 
-/// Keeps a NodeGroup without its managedFields, remembering who last changed its spec (for the audit log).
-pub fn nodegroup(mut g: NodeGroup) -> Converted<(NodeGroup, Option<String>)> {
-    let manager = spec_manager(&g.metadata);
+/// A NodeGroup and who last changed its spec.
+#[derive(Debug, Clone)]
+pub struct NodeGroupEntry {
+    /// The NodeGroup, without managedFields.
+    pub group: NodeGroup,
+    /// The field manager whose latest write touched its spec (for the audit log).
+    pub spec_manager: Option<String>,
+}
+
+/// Keeps a NodeGroup without its managedFields, remembering who last changed its spec.
+pub fn nodegroup(mut g: NodeGroup) -> Converted<NodeGroupEntry> {
+    let spec_manager = spec_manager(&g.metadata);
     g.metadata.managed_fields = None;
-    Converted::Keep((g, manager))
+    Converted::Keep(NodeGroupEntry { group: g, spec_manager })
 }
 
 /// Keeps a VPSieNode without its managedFields.
@@ -185,19 +270,28 @@ mod tests {
             "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
                         "reason": "Unschedulable", "lastTransitionTime": "2026-12-01T10:00:00Z"}]}
         }));
-        let Converted::Keep(e) = pod(p) else { panic!("kept") };
-        assert_eq!((e.model.requests.cpu_milli, e.model.requests.memory), (250, 64 << 20));
-        assert!(e.model.do_not_disrupt);
-        assert_eq!(e.model.safe_to_evict, Some(false));
+        let mut interner = Interner::default();
+        let Converted::Keep(e) = pod(p.clone(), &mut interner) else { panic!("kept") };
+        let m = e.model();
+        assert_eq!((m.name.as_str(), m.namespace.as_str()), ("web-0", "shop"));
+        assert_eq!((m.requests.cpu_milli, m.requests.memory), (250, 64 << 20));
+        assert!(m.do_not_disrupt);
+        assert_eq!(m.safe_to_evict, Some(false));
+        let mut twin = p;
+        twin.metadata.name = Some("web-1".into());
+        let Converted::Keep(t) = pod(twin, &mut interner) else { panic!("kept") };
+        assert!(Arc::ptr_eq(&e.template, &t.template), "replicas share one model");
+        assert!(Arc::ptr_eq(&e.namespace, &t.namespace));
+        assert_eq!(t.model().name, "web-1");
         assert_eq!(e.unschedulable_since.map(|t| t.to_string()), Some("2026-12-01T10:00:00Z".into()));
         assert_eq!(e.phase, PodPhase::Pending);
 
         let done = pod_json(serde_json::json!({"metadata": {"name": "job", "namespace": "a"},
             "spec": {"containers": [{"name": "c"}]}, "status": {"phase": "Succeeded"}}));
-        assert!(matches!(pod(done), Converted::Skip));
+        assert!(matches!(pod(done, &mut interner), Converted::Skip));
         let bad = pod_json(serde_json::json!({"metadata": {"name": "x", "namespace": "a"},
             "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "lots"}}}]}}));
-        assert!(matches!(pod(bad), Converted::Failed(_)));
+        assert!(matches!(pod(bad, &mut interner), Converted::Failed(_)));
     }
 
     #[test]

@@ -193,9 +193,9 @@ pub fn group_model(
 pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) -> Snapshot {
     let mut snap = Snapshot::default();
     let vpsienodes: HashMap<String, VPSieNode> =
-        cluster.vpsienodes.read().values().map(|v| (v.name_any(), v.clone())).collect();
+        cluster.vpsienodes.read().values().map(|v| (v.name_any(), (**v).clone())).collect();
     let groups: HashMap<String, NodeGroup> =
-        cluster.nodegroups.read().values().map(|(g, _)| (g.name_any(), g.clone())).collect();
+        cluster.nodegroups.read().values().map(|e| (e.group.name_any(), e.group.clone())).collect();
 
     // Existing nodes, with starting nodes of ours seen as they will be once started.
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -262,15 +262,15 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
     }
     for p in cluster.pods.read().values() {
         let target = p.node_name.as_ref().or(p.nominated_node.as_ref());
-        match target.and_then(|n| index.get(n)) {
-            Some(&i) => snap.nodes[i].pods.push(p.model.clone()),
+        match target.and_then(|n| index.get(&**n)) {
+            Some(&i) => snap.nodes[i].pods.push(p.model()),
             None if p.node_name.is_none() && p.unschedulable_since.is_some() && !p.terminating => {
-                snap.pending.push(p.model.clone());
+                snap.pending.push(p.model());
             }
             None => {}
         }
     }
-    snap.pdbs = cluster.pdbs.read().values().cloned().collect();
+    snap.pdbs = cluster.pdbs.read().values().map(|p| (**p).clone()).collect();
 
     let mut names: Vec<&String> = groups.keys().collect();
     names.sort();

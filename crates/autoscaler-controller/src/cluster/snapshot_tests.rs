@@ -75,7 +75,7 @@ struct PodEntryFor(serde_json::Value);
 fn insert_pod(c: &Cluster, p: PodEntryFor) {
     let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(p.0).unwrap();
     let key = super::super::store::key_of(&pod);
-    let Converted::Keep(e) = objects::pod(pod) else { panic!("pod kept") };
+    let Converted::Keep(e) = objects::pod(pod, &mut objects::Interner::default()) else { panic!("pod kept") };
     c.pods.insert(key, e);
 }
 
@@ -90,12 +90,12 @@ fn insert_node(c: &Cluster, name: &str, ready: bool, taints: serde_json::Value, 
     }))
     .unwrap();
     let Converted::Keep(e) = objects::node(node) else { panic!("node kept") };
-    c.nodes.insert(name.into(), e);
+    c.nodes.insert(name, e);
 }
 
 fn cluster_with(ng: NodeGroup) -> Cluster {
     let c = Cluster::new();
-    c.nodegroups.insert("general".into(), (ng, None));
+    c.nodegroups.insert("general", crate::cluster::objects::NodeGroupEntry { group: ng, spec_manager: None });
     c
 }
 
@@ -163,7 +163,7 @@ fn a_starting_node_of_ours_is_capacity_without_its_startup_taints() {
                         {"key": "example.com/agent-not-ready", "effect": "NoSchedule"},
                         {"key": "dedicated", "value": "db", "effect": "NoSchedule"}]);
     insert_node(&c, "general-aaaaa", false, taints, "2026-12-01T10:03:00Z");
-    c.vpsienodes.insert("general-aaaaa".into(), vpsienode("general-aaaaa", "id-4-8", "Joining"));
+    c.vpsienodes.insert("general-aaaaa", vpsienode("general-aaaaa", "id-4-8", "Joining"));
     insert_pod(&c, pending_pod("web-0", "1", "1Gi"));
     let s = build(&c, &catalog(), now());
     let node = &s.nodes[0];
@@ -178,7 +178,7 @@ fn a_starting_node_of_ours_is_capacity_without_its_startup_taints() {
     let taints = json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"},
                         {"key": "node.cloudprovider.kubernetes.io/uninitialized", "value": "true", "effect": "NoSchedule"}]);
     insert_node(&c, "general-aaaaa", false, taints.clone(), "2026-12-01T10:03:00Z");
-    c.vpsienodes.insert("general-aaaaa".into(), vpsienode("general-aaaaa", "id-4-8", "Joining"));
+    c.vpsienodes.insert("general-aaaaa", vpsienode("general-aaaaa", "id-4-8", "Joining"));
     insert_pod(&c, pending_pod("web-0", "1", "1Gi"));
     let p = plan_of(&build(&c, &catalog(), now()));
     assert_eq!(p.on_existing, vec![("shop/web-0".to_owned(), "general-aaaaa".to_owned())]);
@@ -195,7 +195,7 @@ fn a_starting_node_of_ours_is_capacity_without_its_startup_taints() {
 fn a_node_unready_past_its_registration_timeout_is_not_capacity() {
     let c = cluster_with(nodegroup(json!({"registrationTimeoutSeconds": 120})));
     insert_node(&c, "general-late", false, json!([]), "2026-12-01T10:00:00Z");
-    c.vpsienodes.insert("general-late".into(), vpsienode("general-late", "id-4-8", "Joining"));
+    c.vpsienodes.insert("general-late", vpsienode("general-late", "id-4-8", "Joining"));
     let s = build(&c, &catalog(), now());
     assert!(s.nodes.is_empty(), "5 minutes unready with a 2-minute timeout, and not in flight either");
 
@@ -204,15 +204,15 @@ fn a_node_unready_past_its_registration_timeout_is_not_capacity() {
     let mut old = vpsienode("general-stuck", "id-4-8", "Provisioning");
     old.metadata.creation_timestamp =
         Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time("2026-12-01T10:01:00Z".parse().unwrap()));
-    c.vpsienodes.insert("general-stuck".into(), old);
+    c.vpsienodes.insert("general-stuck", old);
     assert!(build(&c, &catalog(), now()).in_flight.is_empty());
 }
 
 #[test]
 fn in_flight_vpsienodes_take_pending_pods_so_none_triggers_twice() {
     let c = cluster_with(nodegroup(json!({})));
-    c.vpsienodes.insert("general-fly01".into(), vpsienode("general-fly01", "id-4-8", "Provisioning"));
-    c.vpsienodes.insert("general-gone1".into(), vpsienode("general-gone1", "id-4-8", "Failed"));
+    c.vpsienodes.insert("general-fly01", vpsienode("general-fly01", "id-4-8", "Provisioning"));
+    c.vpsienodes.insert("general-gone1", vpsienode("general-gone1", "id-4-8", "Failed"));
     for i in 0..3 {
         insert_pod(&c, pending_pod(&format!("api-{i}"), "1", "2Gi"));
     }
@@ -229,7 +229,7 @@ fn in_flight_vpsienodes_take_pending_pods_so_none_triggers_twice() {
 fn bound_and_nominated_pods_use_their_node_and_daemonsets_follow_the_template() {
     let c = cluster_with(nodegroup(json!({"labels": {"pool": "web"}})));
     insert_node(&c, "general-bbbbb", true, json!([]), "2026-12-01T09:00:00Z");
-    c.vpsienodes.insert("general-bbbbb".into(), vpsienode("general-bbbbb", "id-4-8", "Ready"));
+    c.vpsienodes.insert("general-bbbbb", vpsienode("general-bbbbb", "id-4-8", "Ready"));
     let mut bound = pending_pod("db-0", "3", "1Gi");
     bound.0["spec"]["nodeName"] = json!("general-bbbbb");
     bound.0["status"] = json!({"phase": "Running"});

@@ -71,7 +71,8 @@ pub fn figures(cluster: &Cluster, catalog: &Catalog) -> Figures {
     for p in PHASES {
         f.phases.insert(phase_name(p), 0);
     }
-    for (g, _) in cluster.nodegroups.read().values() {
+    for entry in cluster.nodegroups.read().values() {
+        let g = &entry.group;
         f.groups.insert(
             g.name_any(),
             GroupFigures {
