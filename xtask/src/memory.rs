@@ -28,7 +28,7 @@ fn pod(i: usize, node: &str) -> anyhow::Result<Pod> {
     Ok(serde_json::from_value(serde_json::json!({
         "metadata": {
             "name": format!("{app}-{i:06}"), "namespace": "load",
-            "labels": {"app": app, "tier": if i % 3 == 0 { "backend" } else { "frontend" }, "pod-template-hash": "7d9f8c6b5"},
+            "labels": {"app": app, "tier": if i.is_multiple_of(3) { "backend" } else { "frontend" }, "pod-template-hash": "7d9f8c6b5"},
             "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090"},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{app}-7d9f8c6b5"),
                                  "uid": "00000000-0000-0000-0000-000000000001", "controller": true}]
@@ -74,7 +74,33 @@ fn progress(label: &str, done: usize, total: usize, started: Instant) {
     let _ = std::io::stdout().flush();
 }
 
+/// Runs `creates` [`PARALLEL`] at a time, printing progress about every 2% of `total`.
+async fn create_all<F>(
+    label: &str,
+    creates: impl Iterator<Item = F>,
+    total: usize,
+    started: Instant,
+) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = kube::Result<()>>,
+{
+    let every = (total / 50).max(1);
+    let mut done: usize = 0;
+    let mut stream = futures::stream::iter(creates).buffer_unordered(PARALLEL);
+    while stream.try_next().await?.is_some() {
+        done += 1;
+        if done.is_multiple_of(every) || done == total {
+            progress(label, done, total, started);
+        }
+    }
+    println!();
+    Ok(())
+}
+
 pub(crate) async fn run(nodes: usize, pods: usize) -> anyhow::Result<()> {
+    if nodes == 0 {
+        bail!("--nodes must be at least 1 (the pods are bound to them)");
+    }
     println!("==> building the operator (release)");
     let status = crate::ci::cargo()
         .args(["build", "--release", "--locked", "-p", "vpsie-autoscaler"])
@@ -101,37 +127,22 @@ pub(crate) async fn run(nodes: usize, pods: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let node_api: Api<Node> = Api::all(client.clone());
     let names: Vec<String> = (0..nodes).map(|i| format!("kwok-node-{i:05}")).collect();
-    let mut done = 0;
-    let mut creates = futures::stream::iter(names.iter().map(|n| {
+    let node_creates = names.iter().map(|n| {
         let api = node_api.clone();
         let node =
             testenv::KwokNode::new(n.clone(), "32", "128Gi").label("autoscaler.vpsie.com/nodegroup", "load").to_node();
         async move { api.create(&PostParams::default(), &node).await.map(|_| ()) }
-    }))
-    .buffer_unordered(PARALLEL);
-    while creates.try_next().await?.is_some() {
-        done += 1;
-        if done % 100 == 0 {
-            progress("nodes", done, nodes, started);
-        }
-    }
-    println!();
+    });
+    create_all("nodes", node_creates, nodes, started).await?;
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), "load");
-    let specs: Vec<Pod> = (0..pods).map(|i| pod(i, &names[i % names.len().max(1)])).collect::<anyhow::Result<_>>()?;
-    let mut done = 0;
-    let mut creates = futures::stream::iter(specs.into_iter().map(|p| {
+    let specs: Vec<Pod> = (0..pods).map(|i| pod(i, &names[i % nodes])).collect::<anyhow::Result<_>>()?;
+    let pod_creates = specs.into_iter().map(|p| {
         let api = pod_api.clone();
         async move { api.create(&PostParams::default(), &p).await.map(|_| ()) }
-    }))
-    .buffer_unordered(PARALLEL);
-    while creates.try_next().await?.is_some() {
-        done += 1;
-        if done % 1000 == 0 {
-            progress("pods", done, pods, started);
-        }
-    }
+    });
+    create_all("pods", pod_creates, pods, started).await?;
     let fill = started.elapsed();
-    println!("\n  filled in {:.0}s", fill.as_secs_f64());
+    println!("  filled in {:.0}s", fill.as_secs_f64());
     // Measure a settled cluster: wait until kwok has marked every pod Running (as a real cluster's kubelets
     // would have), so the operator's start-up is not also absorbing kwok's first status pass.
     let not_running = kube::api::ListParams::default().fields("status.phase!=Running").limit(1);

@@ -75,7 +75,8 @@ impl PodEntry {
 /// Shares equal pod models and repeated strings (namespaces, node names) among the pods of a cache.
 #[derive(Debug, Default)]
 pub struct Interner {
-    templates: HashMap<String, Arc<Pod>>,
+    /// By a hash of the serialised model; equal models are confirmed with `==` (a collision keeps both).
+    templates: HashMap<u64, Vec<Arc<Pod>>>,
     strings: HashMap<Box<str>, Arc<str>>,
     since_sweep: usize,
 }
@@ -86,9 +87,16 @@ impl Interner {
 
     fn template(&mut self, model: Pod) -> Arc<Pod> {
         self.sweep();
-        // The serialised model is the key: Pod is not Hash, and this runs once per pod event.
-        let key = serde_json::to_string(&model).unwrap_or_default();
-        self.templates.entry(key).or_insert_with(|| Arc::new(model)).clone()
+        // Pod is not Hash: hash its serialisation, streamed into the hasher (no string is built).
+        let mut hasher = HashingWriter(std::collections::hash_map::DefaultHasher::new());
+        let _ = serde_json::to_writer(&mut hasher, &model);
+        let bucket = self.templates.entry(std::hash::Hasher::finish(&hasher.0)).or_default();
+        if let Some(t) = bucket.iter().find(|t| ***t == model) {
+            return t.clone();
+        }
+        let t = Arc::new(model);
+        bucket.push(t.clone());
+        t
     }
 
     fn string(&mut self, s: &str) -> Arc<str> {
@@ -107,13 +115,29 @@ impl Interner {
             return;
         }
         self.since_sweep = 0;
-        self.templates.retain(|_, t| Arc::strong_count(t) > 1);
+        self.templates.retain(|_, bucket| {
+            bucket.retain(|t| Arc::strong_count(t) > 1);
+            !bucket.is_empty()
+        });
         self.strings.retain(|_, s| Arc::strong_count(s) > 1);
     }
 
     /// Number of distinct templates held.
     pub fn templates(&self) -> usize {
-        self.templates.len()
+        self.templates.values().map(Vec::len).sum()
+    }
+}
+
+/// Feeds written bytes to a hasher.
+struct HashingWriter(std::collections::hash_map::DefaultHasher);
+
+impl std::io::Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::hash::Hasher::write(&mut self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -281,6 +305,7 @@ mod tests {
         twin.metadata.name = Some("web-1".into());
         let Converted::Keep(t) = pod(twin, &mut interner) else { panic!("kept") };
         assert!(Arc::ptr_eq(&e.template, &t.template), "replicas share one model");
+        assert_eq!(interner.templates(), 1);
         assert!(Arc::ptr_eq(&e.namespace, &t.namespace));
         assert_eq!(t.model().name, "web-1");
         assert_eq!(e.unschedulable_since.map(|t| t.to_string()), Some("2026-12-01T10:00:00Z".into()));
