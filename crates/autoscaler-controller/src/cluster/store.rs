@@ -140,11 +140,17 @@ pub async fn drive<K, V>(
             Some(Ok(watcher::Event::Init)) => relist = Some(HashMap::new()),
             Some(Ok(watcher::Event::InitApply(obj))) => {
                 let key = key_of(&obj);
+                // Compared with what the store held before this (re)list: empty on the first list, the state
+                // before a watch gap on a relist, so changes made during the gap are still seen.
+                let converted = {
+                    let map = store.read();
+                    convert(obj, map.get(key.as_str()).map(|b| &**b))
+                };
                 let buffer = relist.get_or_insert_with(HashMap::new);
-                let old = buffer.remove(key.as_str());
-                if let Some(v) = keep(store.kind(), &key, convert(obj, old.as_deref())) {
-                    buffer.insert(key.into(), Box::new(v));
-                }
+                match keep(store.kind(), &key, converted) {
+                    Some(v) => buffer.insert(key.into(), Box::new(v)),
+                    None => buffer.remove(key.as_str()),
+                };
             }
             Some(Ok(watcher::Event::InitDone)) => {
                 let map = relist.take().unwrap_or_default();
