@@ -295,4 +295,19 @@ async fn start_up_refuses_clearly() {
     .await;
     assert_eq!(op.child.wait().unwrap().code(), Some(1));
     assert!(op.output().contains("is not installed: apply deploy/crds/ first"), "{}", op.output());
+
+    // Started without its Secret: it runs, is not ready, and as leader says why in an Event.
+    env.install_crds().await;
+    env.delete_secret().await;
+    let op = Operator::start(&env, "op-nosecret", &[]);
+    until("the leader reports the missing Secret", Duration::from_secs(60), || async {
+        events(&env).await.iter().any(|(r, i, n)| {
+            r == "CredentialsInvalid" && i == "op-nosecret" && n.contains("kube-system/vpsie-secret not found")
+        })
+    })
+    .await;
+    let (code, body) = op.get(false, "/readyz").await;
+    assert_eq!(code, 503);
+    assert!(body.contains("credentials-loaded: Secret kube-system/vpsie-secret not found"), "{body}");
+    assert_eq!(op.get(false, "/healthz").await.0, 200);
 }

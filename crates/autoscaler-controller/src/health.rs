@@ -93,6 +93,11 @@ impl Health {
             .collect()
     }
 
+    /// The state of one check (`Err` with the reason while it fails).
+    pub fn check(&self, check: Check) -> std::result::Result<(), String> {
+        self.lock().checks.get(&check).cloned().unwrap_or_else(|| Err("not checked yet".into()))
+    }
+
     /// Failing readiness checks, as `name: reason`.
     pub fn not_ready(&self) -> Vec<String> {
         self.lock()

@@ -193,12 +193,23 @@ pub async fn run(config: Config, signal: impl std::future::Future<Output = ()> +
         metrics::gauge!(telemetry::metrics::LEADER).set(1.0);
         (Leadership::always(), None)
     };
-    // Feed the credentials watcher's Event gate from the election.
+    // Feed the credentials watcher's Event gate from the election. A replica that becomes leader while the
+    // credentials are unusable says so in an Event at once (a follower only logged it).
     let mut follow = leadership.clone();
+    let (leader_events, leader_health) = (events.clone(), health.clone());
+    let (secret_ns, secret_name) = (config.vpsie_namespace.clone(), config.vpsie_secret.clone());
     tasks.push(tokio::spawn(async move {
         loop {
-            let _ = gate_tx.send(follow.is_leader());
-            if follow.is_leader() { follow.lost().await } else { follow.acquired().await }
+            let leading = follow.is_leader();
+            let _ = gate_tx.send(leading);
+            if leading {
+                if let Err(problem) = leader_health.check(Check::CredentialsLoaded) {
+                    leader_events.credentials_problem(&secret_ns, &secret_name, &problem).await;
+                }
+                follow.lost().await;
+            } else {
+                follow.acquired().await;
+            }
         }
     }));
 

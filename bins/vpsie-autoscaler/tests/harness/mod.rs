@@ -117,6 +117,18 @@ impl Env {
         secrets.replace("vpsie-secret", &PostParams::default(), &current).await.expect("replace Secret");
     }
 
+    /// Applies the CRDs (for an Env started without them) and waits until they serve.
+    pub async fn install_crds(&self) {
+        kubectl(&self.cp, &["apply", "-f", &repo().join("deploy/crds").display().to_string()]);
+        let groups: Api<autoscaler_api::NodeGroup> = Api::all(self.admin.clone());
+        testenv::wait_for("CRDs established", Duration::from_secs(30), || {
+            let groups = groups.clone();
+            async move { Ok(groups.list(&Default::default()).await.map(|_| ()).map_err(|e| e.to_string())) }
+        })
+        .await
+        .expect("CRDs");
+    }
+
     /// Deletes the credentials Secret.
     pub async fn delete_secret(&self) {
         let secrets: Api<Secret> = Api::namespaced(self.admin.clone(), "kube-system");
