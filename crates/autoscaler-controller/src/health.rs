@@ -113,22 +113,21 @@ impl Health {
     }
 }
 
-async fn healthz(State(h): State<Health>) -> impl IntoResponse {
-    let stale = h.stale();
-    if stale.is_empty() {
+/// 200 `ok`, or 503 with one problem a line.
+fn report(problems: Vec<String>) -> (StatusCode, String) {
+    if problems.is_empty() {
         (StatusCode::OK, "ok\n".to_owned())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, stale.join("\n") + "\n")
+        (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n") + "\n")
     }
 }
 
+async fn healthz(State(h): State<Health>) -> impl IntoResponse {
+    report(h.stale())
+}
+
 async fn readyz(State(h): State<Health>) -> impl IntoResponse {
-    let failing = h.not_ready();
-    if failing.is_empty() {
-        (StatusCode::OK, "ok\n".to_owned())
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, failing.join("\n") + "\n")
-    }
+    report(h.not_ready())
 }
 
 async fn metrics(State(handle): State<PrometheusHandle>) -> impl IntoResponse {
@@ -136,22 +135,31 @@ async fn metrics(State(handle): State<PrometheusHandle>) -> impl IntoResponse {
     ([("content-type", "text/plain; version=0.0.4")], handle.render())
 }
 
-/// Binds both listeners (so a bad address fails start-up at once) and returns the servers to run.
-pub async fn bind(health_addr: SocketAddr, metrics_addr: SocketAddr) -> Result<(TcpListener, TcpListener)> {
+/// The two bound HTTP listeners.
+#[derive(Debug)]
+pub struct Listeners {
+    /// `/healthz` and `/readyz`.
+    pub health: TcpListener,
+    /// `/metrics`.
+    pub metrics: TcpListener,
+}
+
+/// Binds both listeners, so a bad address fails start-up at once.
+pub async fn bind(health_addr: SocketAddr, metrics_addr: SocketAddr) -> Result<Listeners> {
     let health = TcpListener::bind(health_addr).await.map_err(|source| Error::Listen { addr: health_addr, source })?;
     let metrics =
         TcpListener::bind(metrics_addr).await.map_err(|source| Error::Listen { addr: metrics_addr, source })?;
-    Ok((health, metrics))
+    Ok(Listeners { health, metrics })
 }
 
 /// Serves `/healthz` and `/readyz` on one listener and `/metrics` on the other until `shutdown` resolves.
 pub async fn serve(
-    listeners: (TcpListener, TcpListener),
+    listeners: Listeners,
     health: Health,
     handle: PrometheusHandle,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    let (health_listener, metrics_listener) = listeners;
+    let Listeners { health: health_listener, metrics: metrics_listener } = listeners;
     let health_app = Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(health);
     let metrics_app = Router::new().route("/metrics", get(metrics)).with_state(handle);
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -23,8 +23,24 @@ use tokio::task::JoinHandle;
 pub use objects::{DaemonSetEntry, Interner, NodeEntry, NodeGroupEntry, PodEntry, PodPhase};
 pub use store::Store;
 
-/// Objects per list page when a cache (re)lists.
+/// Objects per list page when a cache (re)lists. Pages of 100 (client-go lists 500): a page is decoded whole
+/// before its objects are compacted, so the page size bounds the start-up peak more than the object count does.
 pub const LIST_PAGE_SIZE: u32 = 100;
+
+/// Watches every object of kind `K` into `store`, converting each with `convert`.
+fn watch<K, V>(
+    client: &Client,
+    store: &Arc<Store<V>>,
+    health: &crate::health::Health,
+    convert: impl FnMut(K, Option<&V>) -> store::Converted<V> + Send + 'static,
+) -> JoinHandle<()>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    V: Send + Sync + 'static,
+{
+    let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
+    tokio::spawn(store::drive(Api::<K>::all(client.clone()), config, store.clone(), health.clone(), convert))
+}
 
 /// A NodeGroup whose spec changed (a new `metadata.generation`), for the audit log.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,12 +93,7 @@ impl Cluster {
 
     /// Whether every cache has listed once.
     pub fn synced(&self) -> bool {
-        self.nodes.is_synced()
-            && self.pods.is_synced()
-            && self.pdbs.is_synced()
-            && self.daemonsets.is_synced()
-            && self.nodegroups.is_synced()
-            && self.vpsienodes.is_synced()
+        self.unsynced().is_empty()
     }
 
     /// Which caches have not listed yet.
@@ -107,59 +118,27 @@ impl Cluster {
         health: &crate::health::Health,
         changes: mpsc::UnboundedSender<SpecChange>,
     ) -> Vec<JoinHandle<()>> {
-        // Pages of 100 (client-go lists 500): a page is decoded whole before its objects are compacted, so
-        // the page size bounds the start-up peak more than the object count does.
-        let cfg = || watcher::Config::default().page_size(LIST_PAGE_SIZE);
-        let h = || health.clone();
+        let mut interner = objects::Interner::default();
         vec![
-            tokio::spawn(store::drive(Api::<K8sNode>::all(client.clone()), cfg(), self.nodes.clone(), h(), |n, _| {
-                objects::node(n)
-            })),
-            tokio::spawn({
-                let mut interner = objects::Interner::default();
-                store::drive(Api::<slim::SlimPod>::all(client.clone()), cfg(), self.pods.clone(), h(), move |p, _| {
-                    objects::pod(p.into_pod(), &mut interner)
-                })
+            watch::<K8sNode, _>(client, &self.nodes, health, |n, _| objects::node(n)),
+            watch::<slim::SlimPod, _>(client, &self.pods, health, move |p, _| {
+                objects::pod(p.into_pod(), &mut interner)
             }),
-            tokio::spawn(store::drive(
-                Api::<PodDisruptionBudget>::all(client.clone()),
-                cfg(),
-                self.pdbs.clone(),
-                h(),
-                |p, _| objects::pdb(p),
-            )),
-            tokio::spawn(store::drive(
-                Api::<DaemonSet>::all(client.clone()),
-                cfg(),
-                self.daemonsets.clone(),
-                h(),
-                |d, _| objects::daemonset(d),
-            )),
-            tokio::spawn(store::drive(
-                Api::<NodeGroup>::all(client.clone()),
-                cfg(),
-                self.nodegroups.clone(),
-                h(),
-                move |g, old| {
-                    let to = g.metadata.generation.unwrap_or(0);
-                    let converted = objects::nodegroup(g);
-                    if let (store::Converted::Keep(new), Some(prev)) = (&converted, old) {
-                        let from = prev.group.metadata.generation.unwrap_or(0);
-                        if to > from {
-                            let name = kube::ResourceExt::name_any(&new.group);
-                            let _ = changes.send(SpecChange { name, from, to, by: new.spec_manager.clone() });
-                        }
+            watch::<PodDisruptionBudget, _>(client, &self.pdbs, health, |p, _| objects::pdb(p)),
+            watch::<DaemonSet, _>(client, &self.daemonsets, health, |d, _| objects::daemonset(d)),
+            watch::<NodeGroup, _>(client, &self.nodegroups, health, move |g, old| {
+                let to = g.metadata.generation.unwrap_or(0);
+                let converted = objects::nodegroup(g);
+                if let (store::Converted::Keep(new), Some(prev)) = (&converted, old) {
+                    let from = prev.group.metadata.generation.unwrap_or(0);
+                    if to > from {
+                        let name = kube::ResourceExt::name_any(&new.group);
+                        let _ = changes.send(SpecChange { name, from, to, by: new.spec_manager.clone() });
                     }
-                    converted
-                },
-            )),
-            tokio::spawn(store::drive(
-                Api::<VPSieNode>::all(client.clone()),
-                cfg(),
-                self.vpsienodes.clone(),
-                h(),
-                |v, _| objects::vpsienode(v),
-            )),
+                }
+                converted
+            }),
+            watch::<VPSieNode, _>(client, &self.vpsienodes, health, |v, _| objects::vpsienode(v)),
         ]
     }
 

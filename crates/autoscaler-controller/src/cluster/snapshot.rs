@@ -226,6 +226,9 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
 
     // In-flight VPSieNodes: asked for, no Node yet, not failing or going away, and not older than both
     // timeouts together (the lifecycle fails such a node; until it does, it is no capacity to wait for).
+    // One template per group, built at its first in-flight node (without DaemonSet pods: those are fitted
+    // to each node's own offering below).
+    let mut templates: HashMap<&str, Option<GroupModel>> = HashMap::new();
     for (name, v) in &vpsienodes {
         if registered.contains(name) || v.metadata.deletion_timestamp.is_some() {
             continue;
@@ -240,10 +243,12 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
             continue;
         }
         *group_sizes.entry(v.spec.node_group_name.clone()).or_default() += 1;
-        let Ok(model) = group_model(ng, catalog, &[], 0, now) else { continue };
+        let model = templates
+            .entry(v.spec.node_group_name.as_str())
+            .or_insert_with(|| group_model(ng, catalog, &[], 0, now).ok());
+        let Some(model) = model.as_ref() else { continue };
         let Some(offering) = model.offerings.iter().find(|o| o.id == v.spec.offering_id) else { continue };
-        let mut node = model.template(offering, name);
-        node.pods.clear(); // DaemonSet pods are added below when the node's own pods are bound
+        let node = model.template(offering, name);
         index.insert(name.clone(), snap.nodes.len());
         snap.in_flight.push(name.clone());
         snap.nodes.push(node);
