@@ -54,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
     request.tags = vec!["example:quickstart".into()];
     match client.create_vm(&request).await? {
         CreateOutcome::Requested => println!("requested {hostname}"),
-        CreateOutcome::AlreadyExists(_) => println!("{hostname} already existed"),
+        CreateOutcome::AlreadyExists(_) | CreateOutcome::AlreadyRequested => println!("{hostname} already existed"),
     }
     // Calling create again is safe: it finds the VM instead of making a second one.
     assert!(matches!(client.create_vm(&request).await?, CreateOutcome::AlreadyExists(_)));

@@ -8,7 +8,8 @@
 //!   pages, quota messages, rate limits.
 //! * Resilience: client-side rate limit, retries with full-jitter backoff for idempotent calls only, a
 //!   circuit breaker, a per-request timeout.
-//! * Idempotent VM creation by caller-chosen host name ([`VpsieClient::create_vm`]).
+//! * Idempotent VM creation by caller-chosen host name ([`VpsieClient::create_vm`]), and a [`Fleet`]
+//!   view (pending and created VMs listed once) so a pass over N VMs costs about N calls, not 3N.
 //! * `tracing` spans per call and `metrics` counters (see [`telemetry`]); no secret is ever logged:
 //!   secrets are a [`Secret`] whose `Debug` is redacted.
 //!
@@ -39,7 +40,8 @@ pub mod wire;
 
 pub use api::account::{Project, Script, SshKey, Tag};
 pub use api::catalog::{Datacenter, K8sOffer, Offer, OsImage, PlanCategory};
-pub use api::kubernetes::{Cluster, ClusterNode, NodeGroup};
+pub use api::fleet::{DeleteOutcome, Fleet, FleetVm, Ownership};
+pub use api::kubernetes::{Cluster, ClusterNode, NodeAddition, NodeGroup};
 pub use api::vms::{CreateOutcome, CreateVmRequest, PendingVm, Vm, VmDetail, VmLookup, VmStatus, validate_hostname};
 pub use client::VpsieClient;
 pub use config::{BreakerPolicy, ClientConfig, Credentials, RateLimit, RetryPolicy, VmPathPrefix};

@@ -206,6 +206,21 @@ pub mod flex {
         Ok(opt_string(d)?.unwrap_or_default())
     }
 
+    /// A list of names: strings, or objects with a `name` (tag objects); `null` is empty. Other entries
+    /// are skipped rather than failing the whole row.
+    pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let items: Option<Vec<serde_json::Value>> = serde::Deserialize::deserialize(d)?;
+        Ok(items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| match v {
+                serde_json::Value::String(s) => Some(s),
+                serde_json::Value::Object(o) => o.get("name").and_then(|n| n.as_str()).map(str::to_owned),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// An optional string that may arrive as a number.
     pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
         Ok(match scalar(d)? {

@@ -1,4 +1,6 @@
-//! The boot hook: how later work makes a booted VM register as a Kubernetes Node.
+//! The boot hook: what runs when a VM boots or is deleted ([`crate::ClusterJoin`] registers Nodes).
+
+use std::time::Duration;
 
 /// A VM (or managed-cluster node) that just became active, or was just deleted.
 #[derive(Debug, Clone)]
@@ -23,6 +25,14 @@ pub struct BootedVm {
     pub dc_identifier: String,
     /// The offer it was created from (empty for managed-cluster nodes).
     pub offer_identifier: String,
+    /// The offer's nickname (the node group's size name for managed-cluster nodes).
+    pub offer_nickname: String,
+    /// Disk in GiB.
+    pub disk_gib: i64,
+    /// How long after boot its kubelet registers.
+    pub join_delay: Duration,
+    /// It boots but its kubelet never registers (fault `never_join`, taken when it was created).
+    pub never_joins: bool,
     /// The managed cluster it belongs to, for managed-cluster nodes.
     pub cluster_identifier: Option<String>,
 }

@@ -24,6 +24,9 @@ pub enum FaultKind {
     /// The request is served normally (its effect happens), then the answer is replaced by HTTP 502.
     /// Models a create that succeeded although the caller saw an error.
     FailAfterEffect,
+    /// HTTP 200 `{"error":false,"data":true}` without doing anything. Models a create the API accepted
+    /// that silently never appears (neither pending nor created).
+    Swallowed,
 }
 
 /// A fault rule. Matches requests by method and path prefix; fires with probability `rate` while

@@ -5,6 +5,9 @@
 //! (wrong delete password, offer not of the datacenter, quota), asynchronous VM boot through
 //! `/vm/pending`, managed clusters with node groups and nodes.
 //!
+//! Given a Kubernetes client ([`SimHandle::join_cluster`]), booted VMs register as kwok Nodes the way
+//! their kubelet would ([`ClusterJoin`]).
+//!
 //! Fault injection ([`FaultRule`]), a request log, a state dump and run-time settings are reachable both
 //! in-process through [`SimHandle`] and over HTTP under `/__sim/` (see the `routes::admin` docs).
 //! Every random choice comes from the seed, so a seeded run is repeatable.
@@ -22,6 +25,7 @@ mod boot;
 mod catalog;
 mod config;
 mod faults;
+mod join;
 mod rng;
 mod routes;
 mod state;
@@ -38,6 +42,7 @@ pub use boot::{BootHook, BootedVm};
 pub use catalog::{Catalog, Category, Datacenter, K8sSize, Offer, OsImage};
 pub use config::SimConfig;
 pub use faults::{FaultKind, FaultRule};
+pub use join::{ClusterJoin, KWOK_ANNOTATION, KubeletArgs, NoJoin, RegisterTaint, VM_ANNOTATION, node_for};
 pub use rng::SimRng;
 pub use state::{ClusterRec, GroupRec, LoggedRequest, NodeRec, PendingRec, RuntimeSettings, VmRec};
 
@@ -118,6 +123,10 @@ impl Sim {
             ram_mib: 0,
             dc_identifier: String::new(),
             offer_identifier: String::new(),
+            offer_nickname: String::new(),
+            disk_gib: 0,
+            join_delay: Duration::ZERO,
+            never_joins: false,
             cluster_identifier: None,
         });
     }
@@ -184,6 +193,12 @@ impl SimHandle {
     /// Installs the hook called when VMs boot or are deleted.
     pub fn set_boot_hook(&self, hook: Arc<dyn BootHook>) {
         *self.sim.hook.write().unwrap_or_else(PoisonError::into_inner) = Some(hook);
+    }
+
+    /// Makes every VM and managed node that boots from now on register as a kwok Node in the cluster
+    /// `client` talks to (see [`ClusterJoin`]); replaces any other boot hook.
+    pub fn join_cluster(&self, client: kube::Client) {
+        self.set_boot_hook(Arc::new(ClusterJoin::new(client)));
     }
 
     /// The socket address.

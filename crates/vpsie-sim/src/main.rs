@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run -p vpsie-sim -- --port 8080 --boot-delay-ms 2000
 //! curl -H 'Vpsie-Auth: sim-token' http://127.0.0.1:8080/apps/v2/datacenter
+//! # booted VMs register as kwok Nodes in a cluster:
+//! cargo run -p vpsie-sim -- --kubeconfig "$(cargo xtask cluster kubeconfig)"
 //! ```
 
 use std::time::Duration;
@@ -49,6 +51,22 @@ struct Args {
     /// Create a managed cluster of this name in the first datacenter at start.
     #[arg(long)]
     cluster: Option<String>,
+    /// Join booted VMs to the cluster of this kubeconfig as kwok Nodes (kwok must manage Nodes annotated
+    /// `kwok.x-k8s.io/node=fake`).
+    #[arg(long, env = "VPSIE_SIM_KUBECONFIG")]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// How long after boot a VM's Node registers, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    join_delay_ms: u64,
+}
+
+async fn kube_client(path: &std::path::Path) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path)
+        .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("loading the kubeconfig {}", path.display()))?;
+    kube::Client::try_from(config).context("building the Kubernetes client")
 }
 
 #[tokio::main]
@@ -71,6 +89,11 @@ async fn main() -> anyhow::Result<()> {
         datacenters: a.datacenters,
     };
     let sim = SimHandle::start(config).await.context("starting the simulator")?;
+    sim.update_settings(|s| s.join_delay_ms = a.join_delay_ms);
+    if let Some(path) = &a.kubeconfig {
+        sim.join_cluster(kube_client(path).await?);
+        println!("booted VMs join the cluster of {}", path.display());
+    }
     if let Some(name) = a.cluster {
         let dc = sim.catalog().datacenters.first().map(|d| d.identifier.clone()).unwrap_or_default();
         let id = sim.create_cluster(&name, &dc, "1.36.3").context("creating the managed cluster")?;

@@ -61,10 +61,12 @@ pub struct VmRec {
     pub power: bool,
     /// Creation time.
     pub created_on: String,
+    /// Boots but never joins a cluster (fault taken at create).
+    pub never_joins: bool,
 }
 
 impl VmRec {
-    pub(crate) fn booted(&self) -> BootedVm {
+    pub(crate) fn booted(&self, join_delay: Duration) -> BootedVm {
         BootedVm {
             identifier: self.identifier.clone(),
             hostname: self.hostname.clone(),
@@ -76,6 +78,10 @@ impl VmRec {
             ram_mib: self.offer.ram,
             dc_identifier: self.offer.dc.clone(),
             offer_identifier: self.offer.identifier.clone(),
+            offer_nickname: self.offer.nickname.clone(),
+            disk_gib: self.offer.ssd,
+            join_delay,
+            never_joins: self.never_joins,
             cluster_identifier: None,
         }
     }
@@ -93,6 +99,9 @@ pub struct PendingRec {
     /// When it boots; `None` never ("VM never boots" fault).
     #[serde(skip)]
     pub ready_at: Option<Instant>,
+    /// When `/vm/pending` starts listing it (the API lists new creates late).
+    #[serde(skip)]
+    pub visible_at: Instant,
 }
 
 /// An SSH key.
@@ -220,6 +229,8 @@ pub(crate) struct PendingNode {
     /// When it appears; `None` never.
     #[serde(skip)]
     pub ready_at: Option<Instant>,
+    /// Boots but never joins (fault taken at the request).
+    pub never_joins: bool,
 }
 
 /// One served request, for assertions. Holds no header values and no bodies (they carry secrets).
@@ -257,6 +268,17 @@ pub struct RuntimeSettings {
     /// environments (govpsie `flexstring.go`); off by default, where the official clients' types hold.
     #[serde(default)]
     pub string_prices: bool,
+    /// How long an accepted create stays out of `/vm/pending` (it is in neither list meanwhile), in
+    /// milliseconds. The VM boots no earlier than this.
+    #[serde(default)]
+    pub pending_visibility_delay_ms: u64,
+    /// How long after boot a VM's kubelet registers its Node (when the simulator joins a cluster), in
+    /// milliseconds.
+    #[serde(default)]
+    pub join_delay_ms: u64,
+    /// VMs and managed nodes created from now on boot but never join the cluster.
+    #[serde(default)]
+    pub never_join: bool,
 }
 
 /// The whole world.
@@ -315,6 +337,9 @@ impl State {
                 max_vms: config.max_vms,
                 token_ttl_secs: config.token_ttl.as_secs(),
                 string_prices: false,
+                pending_visibility_delay_ms: 0,
+                join_delay_ms: 0,
+                never_join: false,
             },
             next_id: 1000,
             vms: Vec::new(),
@@ -395,14 +420,22 @@ impl State {
             user_data: req.user_data,
             power: true,
             created_on: now_rfc3339(),
+            never_joins: self.settings.never_join,
         };
         let job_id = self.id().to_string();
-        let ready_at = self.ready_at();
-        self.pending.push(PendingRec { job_id, vm, echo: req.echo, ready_at });
+        let visible_at = Instant::now() + Duration::from_millis(self.settings.pending_visibility_delay_ms);
+        let ready_at = self.ready_at().map(|t| t.max(visible_at));
+        self.pending.push(PendingRec { job_id, vm, echo: req.echo, ready_at, visible_at });
         Ok(())
     }
 
-    /// Deletes a VM after checking the account password.
+    /// The pending creates `/vm/pending` lists now.
+    pub(crate) fn listed_pending(&self, now: Instant) -> impl Iterator<Item = &PendingRec> {
+        self.pending.iter().filter(move |p| p.visible_at <= now)
+    }
+
+    /// Deletes a VM after checking the account password. Only created VMs have an identifier; a VM still
+    /// pending is "Server not found" and boots later all the same.
     pub(crate) fn delete_vm(&mut self, identifier: &str, password: &str, expected: &str) -> Outcome<VmRec> {
         if password != expected {
             return Err(Refusal::Api("You entered the wrong password".into()));
@@ -418,11 +451,12 @@ impl State {
     /// Moves every pending VM and node whose time has come to active; returns what booted.
     pub(crate) fn boot_due(&mut self, now: Instant) -> Vec<crate::boot::BootedVm> {
         let mut booted = Vec::new();
+        let join_delay = Duration::from_millis(self.settings.join_delay_ms);
         let (due, waiting): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.pending).into_iter().partition(|p| p.ready_at.is_some_and(|t| t <= now));
         self.pending = waiting;
         for p in due {
-            booted.push(p.vm.booted());
+            booted.push(p.vm.booted(join_delay));
             self.vms.push(p.vm);
         }
         let (due, waiting): (Vec<_>, Vec<_>) =
@@ -442,6 +476,10 @@ impl State {
                     ram_mib: size.as_ref().map_or(0, |s| s.ram),
                     dc_identifier: cluster.dc.clone(),
                     offer_identifier: String::new(),
+                    offer_nickname: size.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
+                    disk_gib: size.as_ref().map_or(0, |s| s.disk),
+                    join_delay,
+                    never_joins: p.never_joins,
                     cluster_identifier: Some(cluster.identifier.clone()),
                 });
                 cluster.nodes.push(p.node);
@@ -556,7 +594,8 @@ impl State {
         }
         let node = self.new_node(&name, Some(group_id), 2);
         let ready_at = self.ready_at();
-        self.pending_nodes.push(PendingNode { cluster: cluster.to_owned(), node, ready_at });
+        let never_joins = self.settings.never_join;
+        self.pending_nodes.push(PendingNode { cluster: cluster.to_owned(), node, ready_at, never_joins });
         Ok(())
     }
 

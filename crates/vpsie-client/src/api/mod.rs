@@ -2,5 +2,6 @@
 
 pub mod account;
 pub mod catalog;
+pub mod fleet;
 pub mod kubernetes;
 pub mod vms;

@@ -134,6 +134,12 @@ pub struct PendingRequest {
     /// Requested datacenter.
     #[serde(default, rename = "dcIdentifier", deserialize_with = "flex::string")]
     pub dc_identifier: String,
+    /// Requested tags (names; an API version that echoes tag objects gives their `name`).
+    #[serde(default, deserialize_with = "flex::string_list")]
+    pub tags: Vec<String>,
+    /// Requested notes, when echoed.
+    #[serde(default, deserialize_with = "flex::opt_string")]
+    pub notes: Option<String>,
 }
 
 /// `GET /vm/status/{identifier}`: the hypervisor's view.
@@ -258,6 +264,8 @@ pub enum CreateOutcome {
     AlreadyExists(VmLookup),
     /// The create request was accepted; the VM shows up in pending, then in the list.
     Requested,
+    /// This fleet view already sent a create for the host name (see [`crate::Fleet`]); nothing was sent.
+    AlreadyRequested,
 }
 
 /// Checks a host name: 1 to 63 characters of `a-z`, `0-9` and `-`, not starting or ending with `-`.

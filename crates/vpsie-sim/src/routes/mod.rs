@@ -223,6 +223,7 @@ async fn inject_faults(State(sim): Shared, req: Request, next: Next) -> Response
             let _ = next.run(req).await;
             bad_gateway()
         }
+        FaultKind::Swallowed => done(),
     };
     if let Ok(v) = label.parse() {
         response.headers_mut().insert(FAULT_HEADER, v);

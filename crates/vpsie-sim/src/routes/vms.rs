@@ -71,8 +71,7 @@ async fn list_vms(State(sim): Shared, Query(q): Query<HashMap<String, String>>) 
 async fn pending(State(sim): Shared) -> Response {
     let st = sim.lock();
     let rows: Vec<Value> = st
-        .pending
-        .iter()
+        .listed_pending(tokio::time::Instant::now())
         .map(|p| {
             json!({ "id": p.job_id, "user": {}, "user_id": 1, "data": p.echo, "resourceData": {}, "datacenter": [],
                     "osData": {}, "running": 1, "type": "create" })
@@ -135,6 +134,7 @@ async fn create(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response
             "weeklyBackupEnabled": flag(&f, "weeklyBackupEnabled"),
             "monthlyBackupEnabled": flag(&f, "monthlyBackupEnabled"),
             "tags": tags,
+            "notes": text(&f, "notes"),
             "projectId": int(&f, "projectId").unwrap_or(0),
             "processId": text(&f, "processId").unwrap_or_default(),
             "sshKeyIdentifier": ssh_key_id.clone().unwrap_or_default(),
@@ -156,7 +156,7 @@ async fn delete(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response
     let password = text(&f, "password").unwrap_or_default();
     let removed = sim.lock().delete_vm(&id, &password, &sim.config.account_password);
     answer(removed.map(|vm| {
-        sim.notify_deleted(&vm.booted());
+        sim.notify_deleted(&vm.booted(std::time::Duration::ZERO));
         done()
     }))
 }
