@@ -88,6 +88,27 @@ struct Flags {
     /// Seconds start-up waits for an unreachable API server.
     #[arg(long, env = "VPSIE_AUTOSCALER_STARTUP_TIMEOUT_SECONDS", default_value_t = 60)]
     startup_timeout_seconds: u64,
+    /// File holding the cloud-init template of VM nodes whose NodeGroup names none (the built-in one when
+    /// absent; variables in docs/lifecycle.md).
+    #[arg(long, env = "VPSIE_AUTOSCALER_CLOUD_INIT_TEMPLATE")]
+    cloud_init_template: Option<PathBuf>,
+    /// The kubeadm join Secret (`namespace/name`, keys apiServerEndpoint, token, caCertHash) of NodeGroups
+    /// that name none.
+    #[arg(long, env = "VPSIE_AUTOSCALER_JOIN_SECRET", default_value = "kube-system/vpsie-join")]
+    join_secret: String,
+    /// SSH key identifier given to VMs of NodeGroups that name none (repeatable).
+    #[arg(long = "default-ssh-key-id", env = "VPSIE_AUTOSCALER_DEFAULT_SSH_KEY_IDS", value_delimiter = ',')]
+    default_ssh_key_ids: Vec<String>,
+    /// Kubernetes version new nodes install (default: the API server's).
+    #[arg(long, env = "VPSIE_AUTOSCALER_KUBERNETES_VERSION")]
+    kubernetes_version: Option<String>,
+    /// Seconds one node drain may take before it is rolled back and retried later.
+    #[arg(long, env = "VPSIE_AUTOSCALER_DRAIN_TIMEOUT_SECONDS", default_value_t = 600)]
+    drain_timeout_seconds: u64,
+    /// Seconds a VM carrying this cluster's tags that no VPSieNode claims (or a Node of ours whose VM is
+    /// gone) is left before it is deleted.
+    #[arg(long, env = "VPSIE_AUTOSCALER_ORPHAN_GRACE_SECONDS", default_value_t = 600)]
+    orphan_grace_seconds: u64,
 }
 
 /// `":8080"` is every interface; `"127.0.0.1:8080"` one.
@@ -97,7 +118,7 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
 }
 
 impl Flags {
-    fn into_config(self) -> Config {
+    fn into_config(self) -> Result<Config, String> {
         let mut c = Config::new(self.cluster_id);
         c.kubeconfig = self.kubeconfig;
         c.metrics_addr = self.metrics_addr;
@@ -126,7 +147,22 @@ impl Flags {
         c.catalog_refresh = Duration::from_secs(self.catalog_refresh_seconds.max(1));
         c.shutdown_grace = Duration::from_secs(self.shutdown_grace_seconds);
         c.startup_timeout = Duration::from_secs(self.startup_timeout_seconds);
-        c
+        if let Some(path) = &self.cloud_init_template {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("--cloud-init-template {}: {e}", path.display()))?;
+            c.cloud_init_template = Some(text);
+        }
+        let (ns, name) = self
+            .join_secret
+            .split_once('/')
+            .ok_or_else(|| format!("--join-secret {:?} must be namespace/name", self.join_secret))?;
+        c.join_secret_namespace = ns.to_owned();
+        c.join_secret_name = name.to_owned();
+        c.default_ssh_key_ids = self.default_ssh_key_ids.into_iter().filter(|k| !k.is_empty()).collect();
+        c.kubernetes_version = self.kubernetes_version.filter(|v| !v.is_empty());
+        c.drain_timeout = Duration::from_secs(self.drain_timeout_seconds.max(1));
+        c.orphan_grace = Duration::from_secs(self.orphan_grace_seconds.max(1));
+        Ok(c)
     }
 }
 
@@ -148,7 +184,13 @@ async fn signal() {
 fn main() -> ExitCode {
     // One TLS provider for the whole process (kube's rustls); see shared/known-good-deps.toml.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = Flags::parse().into_config();
+    let config = match Flags::parse().into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vpsie-autoscaler: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Err(e) = config.validate() {
         eprintln!("vpsie-autoscaler: {e}");
         return ExitCode::from(2);
@@ -186,12 +228,23 @@ mod tests {
     #[test]
     fn flags_parse_with_defaults_and_addresses() {
         let f = Flags::try_parse_from(["vpsie-autoscaler", "--cluster-id", "c1", "--leader-elect=false", "--dry-run"]);
-        let c = f.map(Flags::into_config).map_err(|e| e.to_string());
+        let c = f.map_err(|e| e.to_string()).and_then(Flags::into_config);
         let c = c.as_ref().map_err(String::as_str);
         assert_eq!(
             c.map(|c| (c.metrics_addr.port(), c.health_addr.port(), c.leader_elect, c.dry_run)),
             Ok((8080, 8081, false, true))
         );
+        assert_eq!(
+            c.map(|c| (c.join_secret_namespace.as_str(), c.join_secret_name.as_str())),
+            Ok(("kube-system", "vpsie-join"))
+        );
+        let bad = Flags::try_parse_from(["vpsie-autoscaler", "--cluster-id", "c1", "--join-secret", "nope"]);
+        assert!(
+            bad.map_err(|e| e.to_string()).and_then(Flags::into_config).is_err_and(|e| e.contains("--join-secret"))
+        );
+        let keys = Flags::try_parse_from(["vpsie-autoscaler", "--cluster-id", "c1", "--default-ssh-key-id", "k1,k2"]);
+        let keys = keys.map_err(|e| e.to_string()).and_then(Flags::into_config).map(|c| c.default_ssh_key_ids);
+        assert_eq!(keys, Ok(vec!["k1".to_owned(), "k2".to_owned()]));
         assert!(parse_addr("127.0.0.1:9").is_ok());
         assert!(parse_addr("nine").is_err());
         assert!(Flags::try_parse_from(["vpsie-autoscaler"]).is_err(), "--cluster-id is required");

@@ -87,6 +87,20 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How long start-up keeps retrying an unreachable API server.
     pub startup_timeout: Duration,
+    /// The cloud-init template of VM nodes whose NodeGroup names none (text); the built-in one when `None`.
+    pub cloud_init_template: Option<String>,
+    /// Namespace of the kubeadm join Secret used when a NodeGroup names none.
+    pub join_secret_namespace: String,
+    /// Name of that join Secret.
+    pub join_secret_name: String,
+    /// SSH key identifiers given to VMs of NodeGroups that name none.
+    pub default_ssh_key_ids: Vec<String>,
+    /// The Kubernetes version new nodes install (`{{kubernetesVersion}}`); the API server's when `None`.
+    pub kubernetes_version: Option<String>,
+    /// How long one drain may take (evictions refused by PodDisruptionBudgets are retried until then).
+    pub drain_timeout: Duration,
+    /// How long a VM or Node nobody claims is left before the orphan collector deletes it.
+    pub orphan_grace: Duration,
 }
 
 impl Config {
@@ -113,6 +127,13 @@ impl Config {
             catalog_refresh: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(20),
             startup_timeout: Duration::from_secs(60),
+            cloud_init_template: None,
+            join_secret_namespace: "kube-system".into(),
+            join_secret_name: "vpsie-join".into(),
+            default_ssh_key_ids: Vec::new(),
+            kubernetes_version: None,
+            drain_timeout: Duration::from_secs(600),
+            orphan_grace: Duration::from_secs(600),
         }
     }
 
@@ -147,6 +168,12 @@ impl Config {
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
             return fail(format!("--otlp-endpoint {e:?} needs http:// or https://"));
+        }
+        if let Some(t) = &self.cloud_init_template {
+            crate::provision::cloud_init::check(t).map_err(|e| Error::Config(format!("--cloud-init-template: {e}")))?;
+        }
+        if self.join_secret_namespace.is_empty() || self.join_secret_name.is_empty() {
+            return fail("--join-secret must be namespace/name".into());
         }
         if self.identity.is_empty() {
             return fail("the replica identity is empty (set POD_NAME or --identity)".into());

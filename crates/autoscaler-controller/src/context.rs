@@ -17,6 +17,9 @@ use crate::shutdown::Shutdown;
 pub struct Context {
     /// Kubernetes client.
     pub client: kube::Client,
+    /// The same API server without kube's retry layer, for drains: a retried 429 would hide a
+    /// PodDisruptionBudget's refusal from the drain's own deadline.
+    pub drain_client: kube::Client,
     /// The configuration (`dry_run`, `cluster_id`, identity).
     pub config: Config,
     /// The caches.
@@ -47,5 +50,22 @@ impl Context {
     /// Whether this replica may write now: it leads and is not in dry-run.
     pub fn may_act(&self) -> bool {
         self.leadership.is_leader() && !self.config.dry_run
+    }
+}
+
+impl Context {
+    /// Writes one audit line for an action this replica took; a failed write is logged, never fatal.
+    pub fn audit_action(&self, action: crate::audit::Action, object: String, why: &str) {
+        let entry = crate::audit::Entry {
+            who: self.config.identity.clone(),
+            action,
+            object,
+            why: why.to_owned(),
+            correlation_id: None,
+            dry_run: self.config.dry_run,
+        };
+        if let Err(e) = self.audit.record(entry) {
+            tracing::error!(error = %e, "audit line not written");
+        }
     }
 }

@@ -19,9 +19,14 @@ pub mod context;
 pub mod credentials;
 pub mod error;
 pub mod events;
+pub mod failpoint;
 pub mod health;
 pub mod leader;
+pub mod lifecycle;
+pub mod nodegroup;
+pub mod orphans;
 pub mod planning;
+pub mod provision;
 pub mod shutdown;
 pub mod telemetry;
 
@@ -43,6 +48,11 @@ use crate::leader::Leadership;
 
 /// Builds the Kubernetes client from `--kubeconfig`, or the in-cluster / `KUBECONFIG` default.
 pub async fn kube_client(config: &Config) -> Result<Client> {
+    Client::try_from(kube_config(config).await?).map_err(Error::Kube)
+}
+
+/// The Kubernetes client configuration from `--kubeconfig`, or the in-cluster / `KUBECONFIG` default.
+pub async fn kube_config(config: &Config) -> Result<kube::Config> {
     let kube_config = match &config.kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path)
@@ -53,18 +63,19 @@ pub async fn kube_client(config: &Config) -> Result<Client> {
         }
         None => kube::Config::infer().await.map_err(|e| Error::Config(format!("no Kubernetes configuration: {e}")))?,
     };
-    Client::try_from(kube_config).map_err(Error::Kube)
+    Ok(kube_config)
 }
 
-/// Waits for the API server to answer, retrying with backoff up to `timeout`.
-pub async fn wait_for_apiserver(client: &Client, timeout: Duration) -> Result<()> {
+/// Waits for the API server to answer, retrying with backoff up to `timeout`; returns its version
+/// (`v1.36.3`).
+pub async fn wait_for_apiserver(client: &Client, timeout: Duration) -> Result<String> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut delay = Duration::from_millis(250);
     loop {
         match client.apiserver_version().await {
             Ok(v) => {
                 tracing::info!(version = %v.git_version, "API server reachable");
-                return Ok(());
+                return Ok(v.git_version);
             }
             Err(e) if tokio::time::Instant::now() + delay < deadline => {
                 tracing::warn!(error = %e, retry_in = ?delay, "API server not reachable yet");
@@ -128,8 +139,17 @@ pub async fn run(config: Config, signal: impl std::future::Future<Output = ()> +
     vpsie_client::telemetry::describe_metrics();
     autoscaler_drain::metrics::describe_metrics();
 
+    let mut config = config;
     let client = kube_client(&config).await?;
-    wait_for_apiserver(&client, config.startup_timeout).await?;
+    let version = wait_for_apiserver(&client, config.startup_timeout).await?;
+    // New nodes install the control plane's version unless told otherwise (kubeadm join refuses a kubelet
+    // newer than the API server).
+    config.kubernetes_version.get_or_insert(version);
+    let drain_client = {
+        let mut c = kube_config(&config).await?;
+        c.default_retry = false;
+        Client::try_from(c).map_err(Error::Kube)?
+    };
     check_crds(&client).await?;
 
     let health = Health::new();
@@ -218,6 +238,7 @@ pub async fn run(config: Config, signal: impl std::future::Future<Output = ()> +
     let stop = shutdown::Shutdown::default();
     let ctx = Context {
         client: client.clone(),
+        drain_client,
         config: config.clone(),
         cluster: cluster.clone(),
         catalog: catalog.clone(),
@@ -239,6 +260,9 @@ pub async fn run(config: Config, signal: impl std::future::Future<Output = ()> +
         config.catalog_refresh,
     ));
     tasks.push(telemetry::state::spawn(cluster, catalog, health.clone(), Duration::from_secs(5)));
+    tasks.push(lifecycle::spawn(ctx.clone()));
+    tasks.push(nodegroup::spawn(ctx.clone()));
+    tasks.push(orphans::spawn(ctx.clone()));
     tracing::info!(identity = %config.identity, dry_run = ctx.config.dry_run, cluster_id = %ctx.config.cluster_id, "operator running");
 
     signal.await;

@@ -233,6 +233,15 @@ pub mod flex {
     }
 }
 
+/// Reads an API time stamp: RFC 3339, or a civil `YYYY-MM-DD HH:MM:SS` taken as UTC; `None` otherwise.
+pub fn parse_time(text: &str) -> Option<jiff::Timestamp> {
+    let text = text.trim();
+    text.parse::<jiff::Timestamp>().ok().or_else(|| {
+        let civil = text.parse::<jiff::civil::DateTime>().ok()?;
+        civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,8 @@ pub struct VmRec {
     pub created_on: String,
     /// Boots but never joins a cluster (fault taken at create).
     pub never_joins: bool,
+    /// Became active (fault `never_active`: listed, but inactive, powered off and without an IP).
+    pub active: bool,
 }
 
 impl VmRec {
@@ -279,6 +281,10 @@ pub struct RuntimeSettings {
     /// VMs and managed nodes created from now on boot but never join the cluster.
     #[serde(default)]
     pub never_join: bool,
+    /// VMs created from now on leave the pending list but never become active: `is_active` 0, powered
+    /// off, no IP (a VM stuck in provisioning that can still be deleted).
+    #[serde(default)]
+    pub never_active: bool,
 }
 
 /// The whole world.
@@ -340,6 +346,7 @@ impl State {
                 pending_visibility_delay_ms: 0,
                 join_delay_ms: 0,
                 never_join: false,
+                never_active: false,
             },
             next_id: 1000,
             vms: Vec::new(),
@@ -421,6 +428,7 @@ impl State {
             power: true,
             created_on: now_rfc3339(),
             never_joins: self.settings.never_join,
+            active: !self.settings.never_active,
         };
         let job_id = self.id().to_string();
         let visible_at = Instant::now() + Duration::from_millis(self.settings.pending_visibility_delay_ms);
@@ -455,8 +463,14 @@ impl State {
         let (due, waiting): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.pending).into_iter().partition(|p| p.ready_at.is_some_and(|t| t <= now));
         self.pending = waiting;
-        for p in due {
-            booted.push(p.vm.booted(join_delay));
+        for mut p in due {
+            if p.vm.active {
+                booted.push(p.vm.booted(join_delay));
+            } else {
+                p.vm.power = false;
+                p.vm.default_ip.clear();
+                p.vm.private_ip.clear();
+            }
             self.vms.push(p.vm);
         }
         let (due, waiting): (Vec<_>, Vec<_>) =

@@ -47,13 +47,35 @@ impl Env {
     /// Starts everything; the credentials Secret holds `token` (and a delete password) and the simulator
     /// accepts only `token`. With `crds: false` the CRDs are not installed.
     pub async fn start(token: &str, crds: bool) -> Env {
-        let cp = testenv::ControlPlane::builder()
-            .without_kwok()
-            .without_scheduler()
-            .without_controller_manager()
-            .start()
-            .await
-            .expect("control plane");
+        Self::build(token, crds, false).await
+    }
+
+    /// Everything, plus what nodes need: kwok, the scheduler and the controller-manager, a simulator whose
+    /// booted VMs join the cluster as kwok Nodes, and the kubeadm join Secret `kube-system/vpsie-join`.
+    pub async fn with_nodes(token: &str) -> Env {
+        let env = Self::build(token, true, true).await;
+        env.sim.join_cluster(env.admin.clone());
+        let secrets: Api<Secret> = Api::namespaced(env.admin.clone(), "kube-system");
+        let join = Secret {
+            metadata: kube::api::ObjectMeta { name: Some("vpsie-join".into()), ..Default::default() },
+            string_data: Some(
+                [("apiServerEndpoint", "10.0.0.1:6443"), ("token", JOIN_TOKEN), ("caCertHash", "sha256:5eed")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        secrets.create(&PostParams::default(), &join).await.expect("join Secret");
+        env
+    }
+
+    async fn build(token: &str, crds: bool, nodes: bool) -> Env {
+        let mut builder = testenv::ControlPlane::builder();
+        if !nodes {
+            builder = builder.without_kwok().without_scheduler().without_controller_manager();
+        }
+        let cp = builder.start().await.expect("control plane");
         if crds {
             kubectl(&cp, &["apply", "-f", &repo().join("deploy/crds").display().to_string()]);
         }
@@ -88,6 +110,7 @@ impl Env {
         std::fs::write(&sa_kubeconfig, serde_json::to_vec(&kc).expect("kubeconfig json")).expect("write kubeconfig");
         let sim = SimHandle::start(SimConfig {
             access_tokens: vec![token.to_owned()],
+            account_password: DELETE_PASSWORD.to_owned(),
             boot_delay: Duration::from_millis(200),
             ..SimConfig::default()
         })
@@ -152,6 +175,9 @@ impl Env {
 /// The delete password the tests' Secret carries (checked against every captured output).
 pub const DELETE_PASSWORD: &str = "del-pw-5c4b3a29";
 
+/// The kubeadm bootstrap token of the join Secret (never to appear in any output).
+pub const JOIN_TOKEN: &str = "j0in7k.5ecre7b00757rap";
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
@@ -170,6 +196,11 @@ pub struct Operator {
 impl Operator {
     /// Starts the binary as `identity` under the ServiceAccount, with `extra` flags.
     pub fn start(env: &Env, identity: &str, extra: &[&str]) -> Operator {
+        Self::start_with_env(env, identity, extra, &[])
+    }
+
+    /// Starts the binary as [`Operator::start`] does, with extra environment variables.
+    pub fn start_with_env(env: &Env, identity: &str, extra: &[&str], vars: &[(&str, &str)]) -> Operator {
         let (health, metrics) = (free_port(), free_port());
         let stdout = env.dir.join(format!("{identity}.stdout"));
         let stderr = env.dir.join(format!("{identity}.stderr"));
@@ -182,6 +213,7 @@ impl Operator {
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
             .args(["--audit-log", &audit.display().to_string()])
             .args(extra)
+            .envs(vars.iter().copied())
             .env_remove("RUST_LOG")
             .stdout(Stdio::from(std::fs::File::create(&stdout).expect("stdout file")))
             .stderr(Stdio::from(std::fs::File::create(&stderr).expect("stderr file")))
@@ -249,6 +281,26 @@ impl Operator {
         format!("{}{}", read(&self.stdout), read(&self.stderr))
     }
 
+    /// Waits until the process exits at its crash point (`VPSIE_AUTOSCALER_FAILPOINT`).
+    pub async fn wait_crash(&mut self, point: &str, within: Duration) {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert_eq!(
+                    status.code(),
+                    Some(autoscaler_controller::failpoint::EXIT_CODE),
+                    "{} exited otherwise than at {point}:\n{}",
+                    self.identity,
+                    self.output()
+                );
+                assert!(self.output().contains(&format!("crash point {point} reached")));
+                return;
+            }
+            assert!(start.elapsed() < within, "{} never reached {point}:\n{}", self.identity, self.output());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// SIGKILL.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
@@ -292,8 +344,8 @@ fn dechunk(body: &str) -> String {
     out
 }
 
-/// Polls `check` every 100 ms until it holds or `within` passes; returns the time it took.
-pub async fn until<F, Fut>(what: &str, within: Duration, mut check: F) -> Duration
+/// Polls `check` every 100 ms until it holds (true) or `within` passes (false).
+pub async fn holds_within<F, Fut>(within: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -301,9 +353,22 @@ where
     let start = Instant::now();
     loop {
         if check().await {
-            return start.elapsed();
+            return true;
         }
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        if start.elapsed() >= within {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Polls `check` every 100 ms until it holds or `within` passes; returns the time it took.
+pub async fn until<F, Fut>(what: &str, within: Duration, check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    assert!(holds_within(within, check).await, "{what}: not within {within:?}");
+    start.elapsed()
 }

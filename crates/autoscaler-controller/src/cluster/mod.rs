@@ -142,6 +142,37 @@ impl Cluster {
         ]
     }
 
+    /// Runs `pass` again and again: after a change to Nodes, VPSieNodes or NodeGroups, after `wake` is
+    /// notified, or when the delay the last pass returned runs out, whichever comes first. The change
+    /// futures are armed before each pass, so a change made while a pass runs starts the next one at once.
+    /// A burst of changes is folded into one pass by a short settle pause.
+    pub async fn on_change<F, Fut>(&self, wake: &tokio::sync::Notify, mut pass: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Duration>,
+    {
+        const SETTLE: Duration = Duration::from_millis(20);
+        loop {
+            let (nodes, vpsienodes, groups) =
+                (self.nodes.notified(), self.vpsienodes.notified(), self.nodegroups.notified());
+            let woken = wake.notified();
+            tokio::pin!(nodes, vpsienodes, groups, woken);
+            nodes.as_mut().enable();
+            vpsienodes.as_mut().enable();
+            groups.as_mut().enable();
+            woken.as_mut().enable();
+            let next = pass().await;
+            tokio::select! {
+                () = &mut nodes => {}
+                () = &mut vpsienodes => {}
+                () = &mut groups => {}
+                () = &mut woken => {}
+                () = tokio::time::sleep(next) => {}
+            }
+            tokio::time::sleep(SETTLE).await;
+        }
+    }
+
     /// Waits until every cache has listed once, or `timeout` passes. Returns whether they synced.
     pub async fn wait_synced(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;

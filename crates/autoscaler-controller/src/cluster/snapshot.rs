@@ -62,7 +62,8 @@ fn effect(e: ApiEffect) -> TaintEffect {
     }
 }
 
-fn taint(t: &NodeTaint) -> Taint {
+/// A NodeGroup taint in the decision core's form.
+pub fn taint(t: &NodeTaint) -> Taint {
     Taint { key: t.key.clone(), value: t.value.clone().unwrap_or_default(), effect: effect(t.effect) }
 }
 

@@ -70,6 +70,12 @@ impl<V> Store<V> {
         self.changed.notified().await;
     }
 
+    /// A future for the next change, which a caller can `enable()` before reading the store so a change
+    /// made while it works is not missed.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+
     /// Inserts or replaces one entry (tests and callers that feed a store by hand).
     pub fn insert(&self, key: impl Into<Box<str>>, value: V) {
         self.map.write().unwrap_or_else(PoisonError::into_inner).insert(key.into(), Box::new(value));

@@ -101,6 +101,8 @@ pub const SAFETY_CHECK_FAILURES: &str = name!("safety_check_failures_total");
 pub const COST_SAVINGS: &str = name!("cost_savings_estimated_monthly");
 /// Seconds from a pod marked unschedulable to the VPSie create request for it.
 pub const PENDING_TO_CREATE: &str = name!("pending_pod_to_create_seconds");
+/// Orphans the collector deleted, by `kind` (`vm`, `node`).
+pub const ORPHANS_DELETED: &str = name!("orphans_deleted_total");
 /// Seconds from VPSieNode creation to its Node Ready, by `nodegroup`.
 pub const PROVISIONING_DURATION: &str = name!("provisioning_duration_seconds");
 
@@ -265,21 +267,21 @@ pub const FAMILIES: &[Family] = &[
         kind: Kind::Histogram,
         labels: &["nodegroup", "result"],
         help: "Node drain duration by result.",
-        recorded_by: None,
+        recorded_by: Some("node lifecycle, per event"),
     },
     Family {
         name: autoscaler_drain::metrics::DRAIN_PODS_EVICTED,
         kind: Kind::Counter,
         labels: &["nodegroup"],
         help: "Pods evicted by node drains.",
-        recorded_by: None,
+        recorded_by: Some("node lifecycle, per event"),
     },
     Family {
         name: RECONCILE_ERRORS,
         kind: Kind::Counter,
         labels: &["controller", "error"],
         help: "Reconcile errors by controller and error label.",
-        recorded_by: None,
+        recorded_by: Some("node lifecycle, per event"),
     },
     Family {
         name: QUEUE_DEPTH,
@@ -324,11 +326,18 @@ pub const FAMILIES: &[Family] = &[
         recorded_by: None,
     },
     Family {
+        name: ORPHANS_DELETED,
+        kind: Kind::Counter,
+        labels: &["kind"],
+        help: "VMs and Nodes nobody claims that the orphan collector deleted, by kind (vm, node).",
+        recorded_by: Some("orphan collector, per event"),
+    },
+    Family {
         name: PROVISIONING_DURATION,
         kind: Kind::Histogram,
         labels: &["nodegroup"],
         help: "Seconds from a VPSieNode's creation to its Node Ready.",
-        recorded_by: None,
+        recorded_by: Some("node lifecycle, per event"),
     },
 ];
 

@@ -83,6 +83,11 @@ impl Vm {
         self
     }
 
+    /// [`Vm::created_on`] parsed; `None` when absent or unreadable.
+    pub fn created_at(&self) -> Option<jiff::Timestamp> {
+        crate::wire::parse_time(&self.created_on)
+    }
+
     /// Ready to join a cluster: active, powered on, with a public IP.
     pub fn is_ready(&self) -> bool {
         self.is_active && self.power && !self.default_ip.is_empty()

@@ -100,11 +100,13 @@ fn flag(text: &str, name: &str) -> Option<String> {
     found
 }
 
-/// One shell word: quoted (single or double) or up to the next whitespace or quote.
+/// One shell word: quoted (single or double) or up to the next whitespace or quote. A quote with no
+/// partner on its line closes an outer string (`ARGS="... --register-with-taints="`): the value is empty.
 fn read_value(text: &str) -> String {
     for quote in ['"', '\''] {
         if let Some(inner) = text.strip_prefix(quote) {
-            return inner.split(quote).next().unwrap_or_default().to_owned();
+            let line = inner.split('\n').next().unwrap_or_default();
+            return line.find(quote).map(|end| line[..end].to_owned()).unwrap_or_default();
         }
     }
     text.split(|c: char| c.is_whitespace() || c == '"' || c == '\'').next().unwrap_or_default().to_owned()
@@ -128,6 +130,14 @@ mod tests {
             ],
         };
         assert_eq!(args, Ok(expected));
+    }
+
+    #[test]
+    fn an_empty_flag_closing_an_outer_string_is_empty() {
+        let data = "KUBELET_EXTRA_ARGS=\"--provider-id=vpsie://n1 --node-labels=a=1 --register-with-taints=\"\nkubeadm join x\n";
+        let args = KubeletArgs::parse(data);
+        assert_eq!(args.as_ref().map(|a| a.taints.len()), Ok(0));
+        assert_eq!(args.map(|a| a.provider_id), Ok("vpsie://n1".to_owned()));
     }
 
     #[test]

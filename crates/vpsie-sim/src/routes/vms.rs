@@ -38,7 +38,7 @@ pub(crate) fn vm_json(v: &VmRec) -> Value {
         "ram": v.offer.ram, "cpu": v.offer.cpu, "ssd": v.offer.ssd, "traffic": v.offer.traffic,
         "added_ip_addresses": null, "initial_password": "", "notes": v.notes,
         "created_on": v.created_on, "last_updated": v.created_on, "dropped_on": null,
-        "is_active": 1, "is_deleted": 0, "identifier": v.identifier, "power": i32::from(v.power),
+        "is_active": i32::from(v.active), "is_deleted": 0, "identifier": v.identifier, "power": i32::from(v.power),
         "project_id": v.project_id.unwrap_or(0), "projectId": v.project_id.unwrap_or(0),
         "is_custom": 0, "nr_added_ips": 0, "in_pcs": 0, "custom_price": null, "payable_license": 0,
         "last_license_pay": null, "script_id": v.script_id, "sshkey_id": v.ssh_key_id,

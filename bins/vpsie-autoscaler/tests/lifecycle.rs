@@ -1,0 +1,441 @@
+//! The node lifecycle end to end: the operator binary as a process under its ServiceAccount, a real local
+//! control plane with kwok, the scheduler and the controller-manager, and vpsie-sim whose VMs join as
+//! kwok Nodes. The simulator's own VM list is the ground truth for duplicates and leaks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use std::time::Duration;
+
+use autoscaler_api::{NodeGroup, VPSieNode, VPSieNodePhase};
+use harness::{DELETE_PASSWORD, Env, JOIN_TOKEN, Operator, exclusive, holds_within, until};
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+const TOKEN: &str = "tok-lifecycle-4f3e2d1c";
+
+/// Applies NodeGroup `name` with `min`/`max` and extra spec fields.
+async fn apply_group(env: &Env, name: &str, min: i32, max: i32, extra: serde_json::Value) {
+    let mut spec = json!({
+        "minNodes": min, "maxNodes": max, "datacenterID": "dc-us-east-1",
+        "offeringIDs": ["sc-2cpu-4gb", "sc-4cpu-8gb"], "osImageID": "ubuntu-22.04-lts",
+        "provisioningTimeoutSeconds": 60, "registrationTimeoutSeconds": 60,
+    });
+    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+        s.extend(e.clone());
+    }
+    let ng = json!({ "apiVersion": "autoscaler.vpsie.com/v1alpha1", "kind": "NodeGroup", "metadata": { "name": name }, "spec": spec });
+    let api: Api<NodeGroup> = Api::all(env.admin.clone());
+    api.patch(name, &PatchParams::apply("e2e-admin").force(), &Patch::Apply(&ng)).await.expect("apply NodeGroup");
+}
+
+/// The group's VPSieNodes; retries while a fresh apiserver answers 429 "storage is (re)initializing".
+async fn vpsienodes(env: &Env, group: &str) -> Vec<VPSieNode> {
+    let api: Api<VPSieNode> = Api::all(env.admin.clone());
+    for _ in 0..50 {
+        match api.list(&Default::default()).await {
+            Ok(list) => return list.items.into_iter().filter(|v| v.spec.node_group_name == group).collect(),
+            Err(kube::Error::Api(e)) if e.code == 429 => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(e) => panic!("listing VPSieNodes: {e}"),
+        }
+    }
+    panic!("the apiserver kept answering 429 for VPSieNodes")
+}
+
+fn phase(v: &VPSieNode) -> VPSieNodePhase {
+    v.status.as_ref().map(|s| s.phase).unwrap_or_default()
+}
+
+/// Host names of the simulator's VMs, pending ones included.
+fn sim_hostnames(env: &Env) -> Vec<String> {
+    let d = env.sim.dump();
+    let mut all: Vec<String> =
+        d.vms.iter().map(|v| v.hostname.clone()).chain(d.pending.iter().map(|p| p.vm.hostname.clone())).collect();
+    all.sort();
+    all
+}
+
+/// The ground truth: every VM belongs to exactly one VPSieNode and no host name appears twice.
+async fn assert_no_duplicate_or_leak(env: &Env, group: &str) {
+    let vms = sim_hostnames(env);
+    let mut unique = vms.clone();
+    unique.dedup();
+    assert_eq!(vms, unique, "duplicate VMs");
+    let mut names: Vec<String> = vpsienodes(env, group).await.iter().map(|v| v.name_any()).collect();
+    names.sort();
+    assert_eq!(vms, names, "VMs and VPSieNodes differ");
+}
+
+async fn ready_nodes(env: &Env, group: &str) -> Vec<Node> {
+    let api: Api<Node> = Api::all(env.admin.clone());
+    api.list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|n| n.labels().get("autoscaler.vpsie.com/nodegroup").map(String::as_str) == Some(group))
+        .filter(testenv::node_ready)
+        .collect()
+}
+
+async fn wait_ready(env: &Env, op: &Operator, group: &str, n: usize, within: Duration) {
+    let ok = holds_within(within, || async {
+        let vns = vpsienodes(env, group).await;
+        vns.len() == n
+            && vns.iter().all(|v| phase(v) == VPSieNodePhase::Ready)
+            && ready_nodes(env, group).await.len() == n
+    })
+    .await;
+    let phases: Vec<(String, VPSieNodePhase)> =
+        vpsienodes(env, group).await.iter().map(|v| (v.name_any(), phase(v))).collect();
+    assert!(ok, "{n} Ready nodes in {group}: not within {within:?}; VPSieNodes {phases:?}; operator:\n{}", tail(op));
+}
+
+async fn events_with(env: &Env, reason: &str) -> Vec<String> {
+    let api: Api<Event> = Api::all(env.admin.clone());
+    let all = api.list(&Default::default()).await.unwrap().items;
+    all.into_iter().filter(|e| e.reason.as_deref() == Some(reason)).map(|e| e.note.unwrap_or_default()).collect()
+}
+
+fn operator(env: &Env, id: &str) -> Operator {
+    Operator::start(env, id, &["--leader-elect=false", "--log-format", "text", "--drain-timeout-seconds", "8"])
+}
+
+/// The last lines the operator printed.
+fn tail(op: &Operator) -> String {
+    let out = op.output();
+    let lines: Vec<&str> = out.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+fn crash_at(env: &Env, id: &str, point: &str) -> Operator {
+    Operator::start_with_env(env, id, &["--leader-elect=false"], &[(autoscaler_controller::failpoint::ENV, point)])
+}
+
+fn assert_no_secret_output(op: &Operator) {
+    let out = op.output();
+    for s in [TOKEN, DELETE_PASSWORD, JOIN_TOKEN] {
+        assert!(!out.contains(s), "{} printed a secret value", op.identity);
+    }
+}
+
+#[tokio::test]
+async fn a_nodegroup_gets_min_nodes_with_its_labels_and_taints_grows_exactly_and_leaves_nothing() {
+    let _one = exclusive().await;
+    let env = Env::with_nodes(TOKEN).await;
+    let op = operator(&env, "lifecycle-a");
+    let extra = json!({
+        "labels": { "team": "web" },
+        "taints": [{ "key": "dedicated", "value": "web", "effect": "NoSchedule" }],
+        "startupTaints": [{ "key": "example.com/agent-not-ready", "effect": "NoSchedule" }],
+    });
+    apply_group(&env, "web", 2, 6, extra.clone()).await;
+    wait_ready(&env, &op, "web", 2, Duration::from_secs(90)).await;
+
+    for node in ready_nodes(&env, "web").await {
+        let labels = node.labels();
+        assert_eq!(labels.get("team").map(String::as_str), Some("web"));
+        assert_eq!(labels.get("autoscaler.vpsie.com/managed").map(String::as_str), Some("true"));
+        let taints: Vec<String> =
+            node.spec.clone().unwrap_or_default().taints.unwrap_or_default().into_iter().map(|t| t.key).collect();
+        assert!(taints.contains(&"dedicated".to_owned()), "{taints:?}");
+        assert!(
+            taints.contains(&"example.com/agent-not-ready".to_owned()),
+            "registered with the startup taint: {taints:?}"
+        );
+        assert_eq!(
+            node.spec.unwrap_or_default().provider_id,
+            Some(format!("vpsie://{}", node.metadata.name.unwrap_or_default()))
+        );
+    }
+    assert_no_duplicate_or_leak(&env, "web").await;
+    let groups: Api<NodeGroup> = Api::all(env.admin.clone());
+    until("status says 2 ready", Duration::from_secs(30), || async {
+        let s = groups.get("web").await.unwrap().status.unwrap_or_default();
+        s.ready_nodes == 2 && s.current_nodes == 2 && s.monthly_cost.is_some_and(|c| c > 0.0)
+    })
+    .await;
+
+    // Raising minNodes to 4 adds exactly 2.
+    apply_group(&env, "web", 4, 6, extra).await;
+    wait_ready(&env, &op, "web", 4, Duration::from_secs(90)).await;
+    assert_no_duplicate_or_leak(&env, "web").await;
+    assert_eq!(sim_hostnames(&env).len(), 4, "exactly two more VMs");
+
+    // A VPSie refusal (a wrong delete password) never loses a VM: the VM stays, an Event says why.
+    env.put_secret(&[("token", TOKEN), ("deletePassword", "not-the-password")]).await;
+    let doomed = vpsienodes(&env, "web").await.remove(0).name_any();
+    Api::<VPSieNode>::all(env.admin.clone()).delete(&doomed, &DeleteParams::default()).await.unwrap();
+    until("VmDeleteFailed Event", Duration::from_secs(60), || async {
+        events_with(&env, "VmDeleteFailed").await.iter().any(|n| n.contains(&doomed) && n.contains("wrong password"))
+    })
+    .await;
+    assert!(sim_hostnames(&env).contains(&doomed), "the VM is kept while its delete is refused");
+    env.put_secret(&[("token", TOKEN), ("deletePassword", DELETE_PASSWORD)]).await;
+
+    // Deleting the NodeGroup leaves no VM, no Node and no VPSieNode.
+    groups.delete("web", &DeleteParams::default()).await.unwrap();
+    let gone = holds_within(Duration::from_secs(90), || async { groups.get_opt("web").await.unwrap().is_none() }).await;
+    assert!(gone, "NodeGroup not gone; operator output:\n{}", tail(&op));
+    assert!(vpsienodes(&env, "web").await.is_empty());
+    assert!(sim_hostnames(&env).is_empty(), "VMs left: {:?}", sim_hostnames(&env));
+    let nodes: Api<Node> = Api::all(env.admin.clone());
+    let left: Vec<String> = nodes.list(&Default::default()).await.unwrap().items.iter().map(|n| n.name_any()).collect();
+    assert!(left.is_empty(), "Nodes left: {left:?}");
+    let (_, metrics) = op.get(true, "/metrics").await;
+    for family in
+        ["vpsie_autoscaler_provisioning_duration_seconds", "vpsie_autoscaler_controller_reconcile_errors_total"]
+    {
+        assert!(metrics.contains(&format!("# TYPE {family} ")), "{family} not exposed after its events");
+    }
+    assert!(
+        metrics.contains(r#"vpsie_autoscaler_controller_reconcile_errors_total{controller="vpsienode",error="api"}"#)
+    );
+    assert_no_secret_output(&op);
+}
+
+/// The operator stopped dead at each crash point, then restarted: still exactly one VM per VPSieNode,
+/// and deletion completes with nothing left.
+#[tokio::test]
+async fn a_crash_at_any_point_leaves_exactly_one_vm_per_node() {
+    let _one = exclusive().await;
+    let env = Env::with_nodes(TOKEN).await;
+    let groups: Api<NodeGroup> = Api::all(env.admin.clone());
+    let grow = ["create:after-request", "advance:before-status", "create:after-intent"];
+    for (i, point) in grow.iter().enumerate() {
+        let n = i + 1;
+        let mut crashing = crash_at(&env, &format!("crash-{i}"), point);
+        apply_group(&env, "crash", i32::try_from(n).unwrap(), 6, json!({})).await;
+        crashing.wait_crash(point, Duration::from_secs(60)).await;
+        let op = operator(&env, &format!("after-crash-{i}"));
+        // A crash after the intent and before the request loses that create: the node fails at the
+        // provisioning timeout (60 s) and is replaced; never duplicated.
+        wait_ready(&env, &op, "crash", n, Duration::from_secs(150)).await;
+        assert_no_duplicate_or_leak(&env, "crash").await;
+        assert_no_secret_output(&op);
+        drop(op);
+    }
+    for (i, point) in ["delete:after-node", "delete:after-vm"].iter().enumerate() {
+        let mut crashing = crash_at(&env, &format!("crash-del-{i}"), point);
+        let remaining = 2 - i;
+        apply_group(&env, "crash", i32::try_from(remaining).unwrap(), i32::try_from(remaining).unwrap(), json!({}))
+            .await;
+        crashing.wait_crash(point, Duration::from_secs(60)).await;
+        let op = operator(&env, &format!("after-crash-del-{i}"));
+        assert_no_secret_output(&op);
+        wait_ready(&env, &op, "crash", remaining, Duration::from_secs(90)).await;
+        until("the removed node's VM is gone", Duration::from_secs(60), || async {
+            sim_hostnames(&env).len() == remaining
+        })
+        .await;
+        assert_no_duplicate_or_leak(&env, "crash").await;
+    }
+    groups.delete("crash", &DeleteParams::default()).await.unwrap();
+    let op = operator(&env, "cleanup");
+    until("NodeGroup gone", Duration::from_secs(90), || async { groups.get_opt("crash").await.unwrap().is_none() })
+        .await;
+    assert!(sim_hostnames(&env).is_empty());
+    assert_no_secret_output(&op);
+}
+
+/// A VM that never becomes active, and one that boots but never joins: Failed at the timeout, the VM
+/// deleted, the offering backed off in the group's status, and a replacement on another offering.
+#[tokio::test]
+async fn a_vm_that_never_becomes_active_or_never_joins_fails_is_deleted_and_backs_its_offering_off() {
+    let _one = exclusive().await;
+    let env = Env::with_nodes(TOKEN).await;
+    let op = operator(&env, "lifecycle-fail");
+    let groups: Api<NodeGroup> = Api::all(env.admin.clone());
+    for (case, fault) in [("inactive", "never_active"), ("nojoin", "never_join")] {
+        env.sim.update_settings(|s| match fault {
+            "never_active" => s.never_active = true,
+            _ => s.never_join = true,
+        });
+        apply_group(&env, case, 1, 3, json!({})).await;
+        let first = until_some(&env, case).await;
+        // The fault is taken when the create arrives: keep it on until then.
+        until("the create reached VPSie", Duration::from_secs(30), || async {
+            sim_hostnames(&env).contains(&first.name_any())
+        })
+        .await;
+        env.sim.update_settings(|s| {
+            s.never_active = false;
+            s.never_join = false;
+        });
+        let failed_offering = first.spec.offering_id.clone();
+        until("backoff recorded", Duration::from_secs(120), || async {
+            let s = groups.get(case).await.unwrap().status.unwrap_or_default();
+            s.offering_backoff.iter().any(|b| b.offering_id == failed_offering && b.reason.contains("timeout"))
+        })
+        .await;
+        until("the failed VM is deleted", Duration::from_secs(60), || async {
+            !sim_hostnames(&env).contains(&first.name_any())
+        })
+        .await;
+        wait_ready(&env, &op, case, 1, Duration::from_secs(90)).await;
+        let replacement = vpsienodes(&env, case).await.remove(0);
+        assert_ne!(replacement.spec.offering_id, failed_offering, "the backed-off offering is avoided");
+        let failures = events_with(&env, "ProvisioningFailed").await;
+        assert!(failures.iter().any(|n| n.contains(&first.name_any())), "{failures:?}");
+        groups.delete(case, &DeleteParams::default()).await.unwrap();
+        until("group gone", Duration::from_secs(90), || async { groups.get_opt(case).await.unwrap().is_none() }).await;
+    }
+    assert_no_secret_output(&op);
+}
+
+async fn until_some(env: &Env, group: &str) -> VPSieNode {
+    until("a VPSieNode", Duration::from_secs(30), || async { !vpsienodes(env, group).await.is_empty() }).await;
+    vpsienodes(env, group).await.remove(0)
+}
+
+/// A drain a PodDisruptionBudget blocks leaves the VM running and the Node uncordoned, with an Event
+/// naming the budget; once the budget allows it, the node goes.
+#[tokio::test]
+async fn a_drain_blocked_by_a_pdb_keeps_the_vm_and_uncordons_the_node() {
+    let _one = exclusive().await;
+    let env = Env::with_nodes(TOKEN).await;
+    let op = operator(&env, "lifecycle-pdb");
+    apply_group(&env, "pdb", 1, 3, json!({})).await;
+    wait_ready(&env, &op, "pdb", 1, Duration::from_secs(90)).await;
+    let node = ready_nodes(&env, "pdb").await.remove(0).name_any();
+    testenv::create_namespace(&env.admin, "shop").await.unwrap();
+    let deploy: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+        "metadata": { "name": "cart", "namespace": "shop" },
+        "spec": { "replicas": 1, "selector": { "matchLabels": { "app": "cart" } },
+          "template": { "metadata": { "labels": { "app": "cart" } },
+            "spec": { "nodeName": node, "containers": [{ "name": "c", "image": "cart" }] } } }
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(env.admin.clone(), "shop")
+        .create(&Default::default(), &deploy)
+        .await
+        .unwrap();
+    let pdb: k8s_openapi::api::policy::v1::PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": { "name": "cart-pdb", "namespace": "shop" },
+        "spec": { "maxUnavailable": 0, "selector": { "matchLabels": { "app": "cart" } } }
+    }))
+    .unwrap();
+    let pdbs: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> = Api::namespaced(env.admin.clone(), "shop");
+    pdbs.create(&Default::default(), &pdb).await.unwrap();
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(env.admin.clone(), "shop");
+    until("cart running", Duration::from_secs(60), || async {
+        pods.list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+    })
+    .await;
+
+    let vn = vpsienodes(&env, "pdb").await.remove(0);
+    Api::<VPSieNode>::all(env.admin.clone()).delete(&vn.name_any(), &DeleteParams::default()).await.unwrap();
+    until("DrainBlocked Event naming the PDB", Duration::from_secs(60), || async {
+        events_with(&env, "DrainBlocked").await.iter().any(|n| n.contains("cart-pdb"))
+    })
+    .await;
+    let nodes: Api<Node> = Api::all(env.admin.clone());
+    until("the Node is uncordoned again", Duration::from_secs(30), || async {
+        nodes.get(&node).await.unwrap().spec.and_then(|s| s.unschedulable) != Some(true)
+    })
+    .await;
+    assert!(sim_hostnames(&env).contains(&vn.name_any()), "the VM keeps running");
+
+    pdbs.delete("cart-pdb", &DeleteParams::default()).await.unwrap();
+    until("the node and its VM go once the budget allows", Duration::from_secs(120), || async {
+        !sim_hostnames(&env).contains(&vn.name_any())
+    })
+    .await;
+    let (_, metrics) = op.get(true, "/metrics").await;
+    for family in ["vpsie_autoscaler_node_drain_duration_seconds", "vpsie_autoscaler_node_drain_pods_evicted"] {
+        assert!(metrics.contains(&format!("# TYPE {family} ")), "{family} not exposed after a drain");
+    }
+    assert!(metrics.contains(r#"result="pdb""#), "the blocked drain is counted by its result");
+    assert_no_secret_output(&op);
+}
+
+/// The managed-cluster backend through the same lifecycle: min nodes Ready with the group's labels
+/// (reconciled onto the Node, which VPSie's kubelet registers without them), then everything removed.
+#[tokio::test]
+async fn the_managed_cluster_backend_runs_the_same_lifecycle() {
+    let _one = exclusive().await;
+    let env = Env::with_nodes(TOKEN).await;
+    let cluster = env.sim.create_cluster("mc", "dc-us-east-1", "1.36.3").unwrap();
+    let op = operator(&env, "lifecycle-managed");
+    let extra = json!({
+        "offeringIDs": ["2"], "labels": { "team": "data" },
+        "provisioning": { "mode": "managedCluster", "managedCluster": { "clusterIdentifier": cluster } },
+    });
+    apply_group(&env, "mc", 2, 4, extra).await;
+    wait_ready(&env, &op, "mc", 2, Duration::from_secs(90)).await;
+    for n in ready_nodes(&env, "mc").await {
+        assert_eq!(n.labels().get("team").map(String::as_str), Some("data"));
+        assert!(n.spec.unwrap_or_default().provider_id.unwrap_or_default().starts_with("vpsie://"));
+    }
+    let workers = env.sim.dump().clusters[0].nodes.iter().filter(|n| n.node_type == 2).count();
+    assert_eq!(workers, 2, "exactly two managed nodes");
+    let groups: Api<NodeGroup> = Api::all(env.admin.clone());
+    groups.delete("mc", &DeleteParams::default()).await.unwrap();
+    until("NodeGroup gone", Duration::from_secs(90), || async { groups.get_opt("mc").await.unwrap().is_none() }).await;
+    let workers = env.sim.dump().clusters[0].nodes.iter().filter(|n| n.node_type == 2).count();
+    assert_eq!(workers, 0, "every managed node removed");
+    assert_no_secret_output(&op);
+}
+
+/// Orphans, both ways: a VM with this cluster's tags and no VPSieNode, and a Node of ours whose VM is
+/// gone, are deleted after the grace period; an untagged VM, another cluster's VM and a Node we did not
+/// create are never touched.
+#[tokio::test]
+async fn orphans_are_collected_after_the_grace_and_nothing_foreign_is_touched() {
+    use vpsie_client::{ClientConfig, CreateVmRequest, Credentials, Ownership, VpsieClient};
+    let _one = exclusive().await;
+    let env = Env::with_nodes(TOKEN).await;
+    let client = VpsieClient::new(ClientConfig::new(env.sim.base_url(), Credentials::Token(TOKEN.into()))).unwrap();
+    let offer = env.sim.catalog().offer_by_nickname("dc-us-east-1", "sc-2cpu-4gb").unwrap().identifier.clone();
+    let create = |host: &str, owner: Option<Ownership>| {
+        let mut req = CreateVmRequest::new(host, "dc-us-east-1", &offer, "ubuntu-22.04-lts");
+        if let Some(o) = owner {
+            o.apply(&mut req);
+        }
+        req
+    };
+    client.create_vm(&create("orphan-1", Some(Ownership::new("e2e", "gone")))).await.unwrap();
+    client.create_vm(&create("stranger-1", None)).await.unwrap();
+    client.create_vm(&create("neighbour-1", Some(Ownership::new("another-cluster", "web")))).await.unwrap();
+    let nodes: Api<Node> = Api::all(env.admin.clone());
+    for (name, ours) in [("dead-1", true), ("foreign-1", false)] {
+        let mut labels = serde_json::Map::new();
+        if ours {
+            labels.insert("autoscaler.vpsie.com/managed".into(), json!("true"));
+            labels.insert("autoscaler.vpsie.com/nodegroup".into(), json!("web"));
+        }
+        let node: Node = serde_json::from_value(json!({
+            "metadata": { "name": name, "labels": labels },
+            "spec": { "providerID": format!("vpsie://{name}") },
+        }))
+        .unwrap();
+        nodes.create(&Default::default(), &node).await.unwrap();
+    }
+    until("the three VMs boot", Duration::from_secs(30), || async { env.sim.dump().vms.len() == 3 }).await;
+
+    let op = Operator::start(&env, "orphans", &["--leader-elect=false", "--orphan-grace-seconds", "3"]);
+    until("the orphan VM and the dead Node are deleted", Duration::from_secs(60), || async {
+        !sim_hostnames(&env).contains(&"orphan-1".to_owned()) && nodes.get_opt("dead-1").await.unwrap().is_none()
+    })
+    .await;
+    // Another sweep or two: the foreign ones are still there.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(sim_hostnames(&env), vec!["neighbour-1".to_owned(), "stranger-1".to_owned()]);
+    assert!(nodes.get_opt("foreign-1").await.unwrap().is_some(), "a Node we did not create is never deleted");
+    assert_eq!(events_with(&env, "OrphanVmDeleted").await.len(), 1);
+    assert_eq!(events_with(&env, "OrphanNodeDeleted").await.len(), 1);
+    let audit = std::fs::read_to_string(&op.audit).unwrap();
+    assert!(audit.contains("orphan-1") && audit.contains("Node/dead-1"), "{audit}");
+    let (_, metrics) = op.get(true, "/metrics").await;
+    assert!(metrics.contains(r#"vpsie_autoscaler_orphans_deleted_total{kind="vm"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"vpsie_autoscaler_orphans_deleted_total{kind="node"} 1"#));
+    assert_no_secret_output(&op);
+}

@@ -1,0 +1,74 @@
+//! Which Node belongs to a VPSieNode, and what the group's Nodes must carry.
+//!
+//! Matching is exact: a Node is ours when its `spec.providerID` is one its machine may register with
+//! (`vpsie://<identifier>`, or for a VM we created `vpsie://<hostname>`, which our cloud-init gives the
+//! kubelet). A Node with another provider id is never adopted, whatever its name; a Node without any
+//! provider id is matched by name only for a VM we created (the host name is ours and unique).
+
+use std::collections::BTreeMap;
+
+use autoscaler_api::constants::{LABEL_DATACENTER, LABEL_MANAGED, LABEL_NODEGROUP, LABEL_OFFERING};
+use autoscaler_api::nodegroup::{ProvisioningMode, TaintEffect};
+use autoscaler_api::{NodeGroup, VPSieNode};
+use autoscaler_decision::selectors::Taint;
+
+use super::phase::NodeView;
+use crate::cluster::NodeEntry;
+use crate::cluster::snapshot::taint;
+use crate::cluster::store::Entries;
+use crate::provision::{Machine, provider_id_for_hostname};
+
+/// The labels a node of `vn` registers with: the group's own, then ours (group, datacenter, offering,
+/// managed), which win.
+pub fn node_labels(group: Option<&NodeGroup>, vn: &VPSieNode) -> BTreeMap<String, String> {
+    let mut labels = group.map(|g| g.spec.labels.clone()).unwrap_or_default();
+    labels.insert(LABEL_NODEGROUP.to_owned(), vn.spec.node_group_name.clone());
+    labels.insert(LABEL_DATACENTER.to_owned(), vn.spec.datacenter_id.clone());
+    labels.insert(LABEL_OFFERING.to_owned(), vn.spec.offering_id.clone());
+    labels.insert(LABEL_MANAGED.to_owned(), "true".to_owned());
+    labels
+}
+
+/// The taints a node of the group keeps (startup taints are not listed: whatever removes them owns them).
+pub fn node_taints(group: Option<&NodeGroup>) -> Vec<Taint> {
+    group.map(|g| g.spec.taints.iter().map(taint).collect()).unwrap_or_default()
+}
+
+/// The Node of `vn`, keyed by name, if one is registered.
+pub fn find_node<'a>(nodes: &'a Entries<NodeEntry>, vn: &VPSieNode, machine: &Machine) -> Option<&'a NodeEntry> {
+    let mut ids: Vec<String> = match machine {
+        Machine::Active(i) => i.provider_ids.clone(),
+        Machine::Pending | Machine::NotListed => Vec::new(),
+    };
+    let ours_by_name = vn.spec.provisioning_mode == ProvisioningMode::Vm;
+    if ours_by_name {
+        ids.push(provider_id_for_hostname(&vn.spec.hostname));
+    }
+    if let Some(n) = nodes.values().find(|n| n.provider_id.as_ref().is_some_and(|p| ids.contains(p))) {
+        return Some(n);
+    }
+    if !ours_by_name {
+        return None;
+    }
+    nodes
+        .get(vn.spec.hostname.to_ascii_lowercase().as_str())
+        .map(|n| &**n)
+        .filter(|n| n.provider_id.as_deref().is_none_or(str::is_empty))
+}
+
+/// What the lifecycle reads of a matched Node.
+pub fn view(node: &NodeEntry, labels: &BTreeMap<String, String>, taints: &[Taint]) -> NodeView {
+    let m = &node.model;
+    let labels_ok = labels.iter().all(|(k, v)| m.labels.get(k) == Some(v));
+    let taints_ok = taints.iter().all(|t| m.taints.contains(t));
+    NodeView { name: m.name.clone(), ready: m.ready, missing_labels_or_taints: !(labels_ok && taints_ok) }
+}
+
+/// A taint effect as Kubernetes spells it.
+pub fn effect_name(e: TaintEffect) -> &'static str {
+    match e {
+        TaintEffect::NoSchedule => "NoSchedule",
+        TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+        TaintEffect::NoExecute => "NoExecute",
+    }
+}

@@ -1,0 +1,128 @@
+//! The VPSieNode controller: each VPSieNode from create request to a Ready Node, and back to nothing.
+//!
+//! It runs in passes: on any change to VPSieNodes or Nodes, after a drain ends, or when the earliest
+//! requeue is due. A pass lists VPSie once ([`crate::provision::Pass`]) and steps every VPSieNode
+//! through [`phase::next`], a pure function; [`reconcile`] carries the step out. Only the leader runs
+//! passes, and never in `--dry-run`.
+
+pub mod matching;
+pub mod phase;
+#[cfg(test)]
+mod phase_tests;
+pub mod reconcile;
+pub mod status;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use autoscaler_api::nodegroup::ProvisioningMode;
+use autoscaler_api::{VPSieNode, VPSieNodeStatus};
+use kube::ResourceExt;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::context::Context;
+use crate::provision::Pass;
+use phase::DrainState;
+
+/// The longest a pass waits when nothing asks for an earlier one.
+const IDLE: Duration = Duration::from_secs(10);
+
+/// What the controller remembers between passes (lost on restart, rebuilt from status and listings).
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// The status this process last wrote per VPSieNode uid. The cache may lag behind a write for a few
+    /// milliseconds; a pass reading the old status could send a second create, so the written status wins
+    /// (this controller is the status's only writer).
+    written: HashMap<String, VPSieNodeStatus>,
+    /// VPSieNodes (uid) this process sent a create for: never twice.
+    requested: std::collections::HashSet<String>,
+    /// Drains by VPSieNode uid.
+    drains: HashMap<String, DrainState>,
+    /// Failed drains in a row by VPSieNode uid (sets the retry delay).
+    drain_failures: HashMap<String, u32>,
+}
+
+/// Shared between passes and drain tasks.
+#[derive(Debug, Default, Clone)]
+pub struct Shared {
+    memory: Arc<Mutex<Memory>>,
+    wake: Arc<Notify>,
+}
+
+impl Shared {
+    fn with<T>(&self, f: impl FnOnce(&mut Memory) -> T) -> T {
+        f(&mut self.memory.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The freshest status of `vn`: the one this process wrote last, else the cached one.
+    pub fn status_of(&self, vn: &VPSieNode) -> VPSieNodeStatus {
+        let uid = vn.uid().unwrap_or_default();
+        self.with(|m| m.written.get(&uid).cloned()).unwrap_or_else(|| vn.status.clone().unwrap_or_default())
+    }
+
+    fn remember(&self, vn: &VPSieNode, status: &VPSieNodeStatus) {
+        let uid = vn.uid().unwrap_or_default();
+        self.with(|m| m.written.insert(uid, status.clone()));
+    }
+
+    fn drain_state(&self, vn: &VPSieNode) -> DrainState {
+        let uid = vn.uid().unwrap_or_default();
+        self.with(|m| m.drains.get(&uid).cloned()).unwrap_or_default()
+    }
+
+    fn set_drain(&self, uid: &str, state: DrainState) {
+        self.with(|m| m.drains.insert(uid.to_owned(), state));
+        self.wake.notify_one();
+    }
+
+    /// Forgets VPSieNodes that no longer exist.
+    fn retain(&self, live: &std::collections::HashSet<String>) {
+        self.with(|m| {
+            m.written.retain(|k, _| live.contains(k));
+            m.requested.retain(|k| live.contains(k));
+            m.drains.retain(|k, _| live.contains(k));
+            m.drain_failures.retain(|k, _| live.contains(k));
+        });
+    }
+}
+
+/// Starts the controller.
+pub fn spawn(ctx: Context) -> JoinHandle<()> {
+    tokio::spawn(run(ctx, Shared::default()))
+}
+
+async fn run(ctx: Context, shared: Shared) {
+    let wake = shared.wake.clone();
+    ctx.cluster
+        .on_change(&wake, || async {
+            if ctx.may_act() && !ctx.shutdown.is_stopping() { pass(&ctx, &shared).await.min(IDLE) } else { IDLE }
+        })
+        .await;
+}
+
+/// One pass over every VPSieNode; returns when the next is due at the latest.
+pub async fn pass(ctx: &Context, shared: &Shared) -> Duration {
+    let Some(client) = ctx.vpsie.client() else {
+        tracing::debug!("no VPSie credentials: lifecycle pass skipped");
+        return IDLE;
+    };
+    let Some(_work) = ctx.shutdown.start_work() else { return IDLE };
+    let mut all: Vec<VPSieNode> = ctx.cluster.vpsienodes.read().values().map(|v| (**v).clone()).collect();
+    // Oldest request first: managed additions then claim nodes in request order, the same on every pass.
+    all.sort_by_key(|v| (shared.status_of(v).created_at.map(|t| t.0), v.name_any()));
+    shared.retain(&all.iter().filter_map(|v| v.uid()).collect());
+    let mut pass = Pass::new(client);
+    pass.claimed = all
+        .iter()
+        .filter(|v| v.spec.provisioning_mode == ProvisioningMode::ManagedCluster)
+        .filter_map(|v| shared.status_of(v).vps_id)
+        .collect();
+    let mut next = IDLE;
+    for vn in &all {
+        let after = reconcile::reconcile(ctx, shared, &mut pass, vn).await;
+        next = next.min(after);
+    }
+    next
+}

@@ -1,0 +1,258 @@
+//! The VPSieNode state machine as a pure function: what was observed in, the one next step out. No I/O
+//! and no clock (the time is an argument), so every phase x observation is a table test; the reconcile
+//! only carries the step out and writes status.
+//!
+//! Crash safety rests on two rules. A create is sent only right after the intent (`status.createdAt`) is
+//! written, and never again for the same VPSieNode: a VM that does not show up is waited for until the
+//! provisioning timeout, then the VPSieNode fails (a second create could duplicate a VM the API lists
+//! late). And the finalizer is released only when the VM is confirmed gone: seen once and now absent from
+//! both lists, or never requested, or absent past the provisioning timeout after its request (the
+//! orphan collector removes a VM that surfaces later still).
+
+use std::time::Duration;
+
+use autoscaler_api::VPSieNodePhase;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::provision::Machine;
+
+/// What the VPSieNode's status already records.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Recorded {
+    /// The phase.
+    pub phase: VPSieNodePhase,
+    /// When the create intent was written (the create was sent right after, or never).
+    pub created_at: Option<Timestamp>,
+    /// When the VM became active.
+    pub provisioned_at: Option<Timestamp>,
+    /// Whether the VM was ever seen created (then "not listed" means gone).
+    pub machine_seen: bool,
+}
+
+/// The Node matched to the VPSieNode, as the lifecycle reads it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NodeView {
+    /// Node name.
+    pub name: String,
+    /// Ready condition True.
+    pub ready: bool,
+    /// Some of the group's labels or taints are missing.
+    pub missing_labels_or_taints: bool,
+}
+
+/// Where the drain of the node stands (kept in memory: a restart drains again, which is idempotent).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DrainState {
+    /// Not started.
+    #[default]
+    NotStarted,
+    /// Running.
+    Running,
+    /// Failed; may be retried once `retry_at` has passed.
+    Failed {
+        /// Why (names the pod or PodDisruptionBudget).
+        reason: String,
+        /// When a retry may start.
+        retry_at: Timestamp,
+    },
+    /// Every evictable pod is gone.
+    Done,
+}
+
+/// The group's timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From the create request to an active VM.
+    pub provisioning: SignedDuration,
+    /// From an active VM to a Ready Node.
+    pub registration: SignedDuration,
+}
+
+/// Everything one decision reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed<'a> {
+    /// The status so far.
+    pub recorded: &'a Recorded,
+    /// The VM (or managed node) as this pass's listing shows it.
+    pub machine: &'a Machine,
+    /// The matched Node.
+    pub node: Option<&'a NodeView>,
+    /// The VPSieNode is being deleted (its finalizer holds it).
+    pub deleting: bool,
+    /// The drain of its node.
+    pub drain: &'a DrainState,
+    /// The group's timeouts.
+    pub timeouts: Timeouts,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// The one next thing to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Write the intent (phase Provisioning, `createdAt`), then send the create.
+    Create,
+    /// Nothing to do until something changes or `after` passes.
+    Wait {
+        /// What is awaited, for logs and status.
+        why: String,
+        /// When to look again at the latest.
+        after: Duration,
+    },
+    /// Record a new phase with what was observed.
+    Advance(VPSieNodePhase),
+    /// Put the group's missing labels and taints on the Node.
+    LabelNode,
+    /// Give up: phase Failed with this reason.
+    Fail(String),
+    /// Drain the Node (phase Terminating).
+    Drain,
+    /// Delete the Node object (phase Deleting).
+    DeleteNode,
+    /// Delete the VM (phase Deleting).
+    DeleteMachine,
+    /// Nothing is left: remove the finalizer.
+    Release,
+}
+
+const SOON: Duration = Duration::from_secs(2);
+const LATER: Duration = Duration::from_secs(10);
+
+fn wait(why: impl Into<String>, after: Duration) -> Step {
+    Step::Wait { why: why.into(), after }
+}
+
+fn elapsed(since: Option<Timestamp>, now: Timestamp) -> SignedDuration {
+    since.map_or(SignedDuration::ZERO, |t| now.duration_since(t))
+}
+
+/// The next step for one VPSieNode.
+pub fn next(o: &Observed<'_>) -> Step {
+    if o.deleting {
+        return next_deleting(o);
+    }
+    let r = o.recorded;
+    if r.phase == VPSieNodePhase::Failed {
+        return next_failed(o);
+    }
+    match o.machine {
+        Machine::NotListed => match r.phase {
+            VPSieNodePhase::Pending if r.created_at.is_none() => Step::Create,
+            _ if r.machine_seen => Step::Fail("the VM is gone: it is no longer in VPSie's VM list".into()),
+            _ if elapsed(r.created_at, o.now) > o.timeouts.provisioning => Step::Fail(format!(
+                "the VM did not appear within the provisioning timeout ({}s) after the create request",
+                o.timeouts.provisioning.as_secs()
+            )),
+            _ => wait("waiting for VPSie to list the requested VM", SOON),
+        },
+        Machine::Pending => {
+            if r.created_at.is_none() {
+                // Listed before any intent: our status write was lost. Adopt it (no second create).
+                Step::Advance(VPSieNodePhase::Provisioning)
+            } else if elapsed(r.created_at, o.now) > o.timeouts.provisioning {
+                Step::Fail(format!(
+                    "the VM did not become active within the provisioning timeout ({}s)",
+                    o.timeouts.provisioning.as_secs()
+                ))
+            } else {
+                wait("the VM is being created", SOON)
+            }
+        }
+        Machine::Active(vm) if !vm.ready => {
+            if r.phase == VPSieNodePhase::Pending && r.created_at.is_none() {
+                Step::Advance(VPSieNodePhase::Provisioning)
+            } else if elapsed(r.created_at, o.now) > o.timeouts.provisioning {
+                Step::Fail(format!(
+                    "the VM is not active with an IP within the provisioning timeout ({}s)",
+                    o.timeouts.provisioning.as_secs()
+                ))
+            } else {
+                wait("the VM is booting", SOON)
+            }
+        }
+        Machine::Active(_) => next_active(o),
+    }
+}
+
+fn next_active(o: &Observed<'_>) -> Step {
+    let r = o.recorded;
+    match r.phase {
+        VPSieNodePhase::Pending | VPSieNodePhase::Provisioning => Step::Advance(VPSieNodePhase::Provisioned),
+        VPSieNodePhase::Provisioned | VPSieNodePhase::Joining | VPSieNodePhase::Ready => match o.node {
+            Some(n) if n.missing_labels_or_taints => Step::LabelNode,
+            Some(n) if n.ready => {
+                if r.phase == VPSieNodePhase::Ready {
+                    wait("Ready", LATER)
+                } else {
+                    Step::Advance(VPSieNodePhase::Ready)
+                }
+            }
+            _ if r.phase == VPSieNodePhase::Ready => {
+                if o.node.is_none() {
+                    Step::Fail("the Node of this VM was deleted".into())
+                } else {
+                    // A Ready node that turned NotReady is node health's business, not the lifecycle's.
+                    wait("the Node is not Ready", LATER)
+                }
+            }
+            _ if elapsed(r.provisioned_at, o.now) > o.timeouts.registration => Step::Fail(format!(
+                "the VM is active but its Node {} within the registration timeout ({}s)",
+                if o.node.is_some() { "did not become Ready" } else { "did not register" },
+                o.timeouts.registration.as_secs()
+            )),
+            Some(_) if r.phase == VPSieNodePhase::Provisioned => Step::Advance(VPSieNodePhase::Joining),
+            None if r.phase == VPSieNodePhase::Provisioned => Step::Advance(VPSieNodePhase::Joining),
+            _ => wait("waiting for the Node to register and become Ready", SOON),
+        },
+        // Terminating and Deleting without a deletion in progress do not happen (the deletion timestamp
+        // never goes away); Failed is handled before.
+        VPSieNodePhase::Terminating | VPSieNodePhase::Deleting | VPSieNodePhase::Failed => wait("deleting", LATER),
+    }
+}
+
+/// Failed: take the Node and the VM away; the NodeGroup controller records the backoff and deletes the
+/// VPSieNode, which replaces it.
+fn next_failed(o: &Observed<'_>) -> Step {
+    match (o.node, o.machine) {
+        (Some(_), _) => Step::DeleteNode,
+        (None, Machine::Active(_)) => Step::DeleteMachine,
+        (None, Machine::Pending) => wait("the failed VM is still being created; it is deleted once it is", SOON),
+        (None, Machine::NotListed) => wait("failed; waiting for the NodeGroup to replace this node", LATER),
+    }
+}
+
+fn next_deleting(o: &Observed<'_>) -> Step {
+    let r = o.recorded;
+    // Only a node that was Ready can run workload pods (a starting node keeps the not-ready taint).
+    let served = matches!(r.phase, VPSieNodePhase::Ready | VPSieNodePhase::Terminating);
+    if let Some(node) = o.node {
+        if served {
+            match o.drain {
+                DrainState::NotStarted => return Step::Drain,
+                DrainState::Running => return wait(format!("draining node {}", node.name), SOON),
+                DrainState::Failed { reason, retry_at } => {
+                    return if o.now >= *retry_at {
+                        Step::Drain
+                    } else {
+                        let left = o.now.duration_until(*retry_at).unsigned_abs();
+                        wait(format!("drain blocked: {reason}; retrying"), left)
+                    };
+                }
+                DrainState::Done => {}
+            }
+        }
+        return Step::DeleteNode;
+    }
+    match o.machine {
+        Machine::Active(_) => Step::DeleteMachine,
+        Machine::Pending => wait("the VM is still being created: it cannot be deleted before it is", SOON),
+        Machine::NotListed => {
+            let requested_and_unseen = r.created_at.is_some() && !r.machine_seen;
+            if requested_and_unseen && elapsed(r.created_at, o.now) <= o.timeouts.provisioning {
+                wait("a VM requested for this node may still be listed late", SOON)
+            } else {
+                Step::Release
+            }
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Every phase against the observations that matter, with a fixed clock.
+#![allow(clippy::unwrap_used)]
+
+use autoscaler_api::VPSieNodePhase as P;
+use jiff::{SignedDuration, Timestamp};
+
+use super::phase::{DrainState, NodeView, Observed, Recorded, Step, Timeouts, next};
+use crate::provision::{Instance, Machine};
+
+const T0: i64 = 1_800_000_000;
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(T0 + secs).unwrap()
+}
+
+fn timeouts() -> Timeouts {
+    Timeouts { provisioning: SignedDuration::from_secs(60), registration: SignedDuration::from_secs(90) }
+}
+
+fn active(ready: bool) -> Machine {
+    Machine::Active(Instance { id: 1, identifier: "vm-1".into(), ready, ..Instance::default() })
+}
+
+fn node(ready: bool, missing: bool) -> NodeView {
+    NodeView { name: "n1".into(), ready, missing_labels_or_taints: missing }
+}
+
+struct Case {
+    recorded: Recorded,
+    machine: Machine,
+    node: Option<NodeView>,
+    deleting: bool,
+    drain: DrainState,
+    now: i64,
+}
+
+impl Case {
+    fn new(phase: P, machine: Machine) -> Self {
+        let seen = matches!(phase, P::Provisioned | P::Joining | P::Ready | P::Terminating | P::Deleting);
+        let recorded = Recorded {
+            phase,
+            created_at: (phase != P::Pending).then(|| at(0)),
+            provisioned_at: seen.then(|| at(10)),
+            machine_seen: seen,
+        };
+        Self { recorded, machine, node: None, deleting: false, drain: DrainState::NotStarted, now: 20 }
+    }
+    fn node(mut self, n: NodeView) -> Self {
+        self.node = Some(n);
+        self
+    }
+    fn deleting(mut self) -> Self {
+        self.deleting = true;
+        self
+    }
+    fn drain(mut self, d: DrainState) -> Self {
+        self.drain = d;
+        self
+    }
+    fn at(mut self, secs: i64) -> Self {
+        self.now = secs;
+        self
+    }
+    fn step(&self) -> Step {
+        next(&Observed {
+            recorded: &self.recorded,
+            machine: &self.machine,
+            node: self.node.as_ref(),
+            deleting: self.deleting,
+            drain: &self.drain,
+            timeouts: timeouts(),
+            now: at(self.now),
+        })
+    }
+}
+
+fn is_wait(s: &Step) -> bool {
+    matches!(s, Step::Wait { .. })
+}
+
+fn is_fail(s: &Step, containing: &str) -> bool {
+    matches!(s, Step::Fail(r) if r.contains(containing))
+}
+
+#[test]
+fn a_create_is_sent_once_and_a_vm_that_does_not_show_fails_at_the_timeout() {
+    assert_eq!(Case::new(P::Pending, Machine::NotListed).step(), Step::Create);
+    // Intent written: never a second create, whatever the listing says.
+    assert!(is_wait(&Case::new(P::Provisioning, Machine::NotListed).step()));
+    assert!(is_wait(&Case::new(P::Provisioning, Machine::Pending).step()));
+    assert!(is_fail(&Case::new(P::Provisioning, Machine::NotListed).at(61).step(), "did not appear"));
+    assert!(is_fail(&Case::new(P::Provisioning, Machine::Pending).at(61).step(), "did not become active"));
+    assert!(is_fail(&Case::new(P::Provisioning, active(false)).at(61).step(), "not active with an IP"));
+    assert!(is_wait(&Case::new(P::Provisioning, active(false)).step()));
+}
+
+#[test]
+fn a_vm_listed_before_any_intent_is_adopted_not_created_again() {
+    assert_eq!(Case::new(P::Pending, Machine::Pending).step(), Step::Advance(P::Provisioning));
+    assert_eq!(Case::new(P::Pending, active(false)).step(), Step::Advance(P::Provisioning));
+    assert_eq!(Case::new(P::Pending, active(true)).step(), Step::Advance(P::Provisioned));
+}
+
+#[test]
+fn an_active_vm_goes_through_joining_to_ready_within_the_registration_timeout() {
+    assert_eq!(Case::new(P::Provisioning, active(true)).step(), Step::Advance(P::Provisioned));
+    assert_eq!(Case::new(P::Provisioned, active(true)).step(), Step::Advance(P::Joining));
+    assert_eq!(Case::new(P::Provisioned, active(true)).node(node(false, false)).step(), Step::Advance(P::Joining));
+    assert_eq!(Case::new(P::Provisioned, active(true)).node(node(true, false)).step(), Step::Advance(P::Ready));
+    assert!(is_wait(&Case::new(P::Joining, active(true)).step()));
+    assert_eq!(Case::new(P::Joining, active(true)).node(node(true, false)).step(), Step::Advance(P::Ready));
+    // provisioned at 10 s, registration timeout 90 s.
+    assert!(is_fail(&Case::new(P::Joining, active(true)).at(101).step(), "did not register"));
+    assert!(is_fail(
+        &Case::new(P::Joining, active(true)).node(node(false, false)).at(101).step(),
+        "did not become Ready"
+    ));
+    assert!(is_wait(&Case::new(P::Joining, active(true)).at(100).step()));
+}
+
+#[test]
+fn missing_labels_are_put_back_and_a_ready_node_stays_ready() {
+    assert_eq!(Case::new(P::Joining, active(true)).node(node(true, true)).step(), Step::LabelNode);
+    assert_eq!(Case::new(P::Ready, active(true)).node(node(true, true)).step(), Step::LabelNode);
+    assert!(is_wait(&Case::new(P::Ready, active(true)).node(node(true, false)).at(10_000).step()));
+    assert!(
+        is_wait(&Case::new(P::Ready, active(true)).node(node(false, false)).at(10_000).step()),
+        "health is not the lifecycle's"
+    );
+    assert!(is_fail(&Case::new(P::Ready, active(true)).step(), "Node of this VM was deleted"));
+    assert!(is_fail(&Case::new(P::Ready, Machine::NotListed).node(node(true, false)).step(), "VM is gone"));
+}
+
+#[test]
+fn a_failed_node_loses_its_node_then_its_vm_but_a_pending_vm_is_waited_for() {
+    let failed = |m: Machine| Case::new(P::Failed, m);
+    assert_eq!(failed(active(true)).node(node(false, false)).step(), Step::DeleteNode);
+    assert_eq!(failed(active(false)).step(), Step::DeleteMachine);
+    assert!(is_wait(&failed(Machine::Pending).step()));
+    assert!(is_wait(&failed(Machine::NotListed).step()));
+}
+
+#[test]
+fn deletion_drains_a_node_that_served_then_deletes_node_and_vm_and_only_then_releases() {
+    let ready = || Case::new(P::Ready, active(true)).node(node(true, false)).deleting();
+    assert_eq!(ready().step(), Step::Drain);
+    assert!(is_wait(&ready().drain(DrainState::Running).step()));
+    let blocked = DrainState::Failed { reason: "PodDisruptionBudget shop/cart-pdb".into(), retry_at: at(30) };
+    let waiting = ready().drain(blocked.clone()).step();
+    assert!(matches!(&waiting, Step::Wait { why, .. } if why.contains("cart-pdb")), "{waiting:?}");
+    assert_eq!(ready().drain(blocked).at(30).step(), Step::Drain, "retried after the backoff");
+    assert_eq!(ready().drain(DrainState::Done).step(), Step::DeleteNode);
+    // A node that never served is not drained.
+    assert_eq!(Case::new(P::Joining, active(true)).node(node(false, false)).deleting().step(), Step::DeleteNode);
+    assert_eq!(Case::new(P::Deleting, active(true)).deleting().step(), Step::DeleteMachine);
+    assert!(is_wait(&Case::new(P::Deleting, Machine::Pending).deleting().step()), "a pending VM cannot be deleted yet");
+    assert_eq!(Case::new(P::Deleting, Machine::NotListed).deleting().step(), Step::Release, "seen, now gone");
+}
+
+#[test]
+fn the_finalizer_waits_while_a_requested_vm_may_still_be_listed_late() {
+    let requested = || Case::new(P::Provisioning, Machine::NotListed).deleting();
+    assert!(is_wait(&requested().at(30).step()));
+    assert_eq!(requested().at(61).step(), Step::Release, "past the provisioning timeout");
+    assert_eq!(Case::new(P::Pending, Machine::NotListed).deleting().step(), Step::Release, "never requested");
+}

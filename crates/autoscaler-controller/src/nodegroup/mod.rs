@@ -1,0 +1,322 @@
+//! The NodeGroup controller: keeps each group between `minNodes` and `maxNodes` VPSieNodes, replaces
+//! failed ones (backing their offering off), removes every node of a deleted group (finalizer), and
+//! writes the group's status by server-side apply. It changes capacity only by creating and deleting
+//! VPSieNodes; their finalizer owns drain and VM deletion. Only the leader acts, never in `--dry-run`.
+
+pub mod plan;
+pub mod status;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use autoscaler_api::constants::{FINALIZER_NODEGROUP, LABEL_MANAGED, LABEL_NODEGROUP};
+use autoscaler_api::nodegroup::OfferingBackoff;
+use autoscaler_api::nodegroup::ProvisioningMode;
+use autoscaler_api::{NodeGroup, NodeGroupStatus, VPSieNode, VPSieNodePhase, VPSieNodeSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::{Api, Resource, ResourceExt};
+use tokio::task::JoinHandle;
+
+use crate::cluster::snapshot::group_model;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::lifecycle::status::set_finalizer;
+use crate::telemetry::metrics::RECONCILE_ERRORS;
+use plan::{Member, is_live, managed_offering, offering_for_min, over_max};
+
+/// The longest a pass waits when nothing changes.
+const IDLE: Duration = Duration::from_secs(10);
+/// How long a VPSieNode this process created or deleted counts as such before the cache shows it.
+const CACHE_LAG: Duration = Duration::from_secs(30);
+
+/// Writes this process made that the caches may not show yet.
+#[derive(Debug, Default)]
+struct Memory {
+    /// Status last written per group uid.
+    written: HashMap<String, NodeGroupStatus>,
+    /// VPSieNodes created (name -> group), with when.
+    created: HashMap<String, (String, tokio::time::Instant)>,
+    /// VPSieNodes whose deletion was requested, with when.
+    deleted: HashMap<String, tokio::time::Instant>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Shared(Arc<Mutex<Memory>>);
+
+impl Shared {
+    fn with<T>(&self, f: impl FnOnce(&mut Memory) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Starts the controller.
+pub fn spawn(ctx: Context) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let shared = Shared::default();
+        // Nothing but the caches and the clock wakes this controller.
+        let never = tokio::sync::Notify::new();
+        ctx.cluster
+            .on_change(&never, || async {
+                if ctx.may_act() && !ctx.shutdown.is_stopping() {
+                    pass(&ctx, &shared).await;
+                }
+                IDLE
+            })
+            .await;
+    })
+}
+
+async fn pass(ctx: &Context, shared: &Shared) {
+    let Some(_work) = ctx.shutdown.start_work() else { return };
+    let groups: Vec<NodeGroup> = ctx.cluster.nodegroups.read().values().map(|e| e.group.clone()).collect();
+    let vpsienodes: Vec<VPSieNode> = ctx.cluster.vpsienodes.read().values().map(|v| (**v).clone()).collect();
+    // Forget writes the cache now shows, or that are old enough that it must.
+    shared.with(|m| {
+        let seen: HashSet<String> = vpsienodes.iter().map(ResourceExt::name_any).collect();
+        m.created.retain(|name, (_, at)| !seen.contains(name) && at.elapsed() < CACHE_LAG);
+        m.deleted.retain(|name, at| seen.contains(name) && at.elapsed() < CACHE_LAG);
+    });
+    for group in &groups {
+        if let Err(e) = reconcile(ctx, shared, group, &vpsienodes).await {
+            metrics::counter!(RECONCILE_ERRORS, "controller" => "nodegroup", "error" => e.metric_label()).increment(1);
+            tracing::warn!(nodegroup = %group.name_any(), error = %e, "NodeGroup reconcile failed; retrying");
+        }
+    }
+}
+
+async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPSieNode]) -> Result<()> {
+    let name = group.name_any();
+    let groups: Api<NodeGroup> = Api::all(ctx.client.clone());
+    let vns: Api<VPSieNode> = Api::all(ctx.client.clone());
+    let members: Vec<VPSieNode> = all.iter().filter(|v| v.spec.node_group_name == name).cloned().collect();
+    let has_finalizer = group.finalizers().iter().any(|f| f == FINALIZER_NODEGROUP);
+
+    if group.metadata.deletion_timestamp.is_some() {
+        if !has_finalizer {
+            return Ok(());
+        }
+        for v in members.iter().filter(|v| v.metadata.deletion_timestamp.is_none()) {
+            delete_member(ctx, shared, &vns, group, v, "its NodeGroup is being deleted").await?;
+        }
+        if members.is_empty() && shared.with(|m| !m.created.values().any(|(g, _)| g == &name)) {
+            set_finalizer(&groups, group, FINALIZER_NODEGROUP, false).await?;
+            tracing::info!(nodegroup = %name, "every node removed; NodeGroup finalizer released");
+        }
+        return Ok(());
+    }
+    if !has_finalizer {
+        set_finalizer(&groups, group, FINALIZER_NODEGROUP, true).await?;
+    }
+
+    let now = jiff::Timestamp::now();
+    let uid = group.uid().unwrap_or_default();
+    let previous =
+        shared.with(|m| m.written.get(&uid).cloned()).unwrap_or_else(|| group.status.clone().unwrap_or_default());
+
+    // Failed nodes: back their offering off and replace them.
+    let mut new_backoff = Vec::new();
+    for v in members.iter().filter(|v| v.metadata.deletion_timestamp.is_none()) {
+        let Some(st) = v.status.as_ref().filter(|s| s.phase == VPSieNodePhase::Failed) else { continue };
+        let reason = st.last_error.clone().unwrap_or_else(|| "failed".into());
+        new_backoff.push(OfferingBackoff {
+            offering_id: v.spec.offering_id.clone(),
+            until: Time(now + plan::BACKOFF),
+            reason: reason.clone(),
+        });
+        delete_member(ctx, shared, &vns, group, v, &format!("it failed: {reason}")).await?;
+    }
+
+    // Size: VPSieNodes that count, including those this process created that the cache lacks.
+    let deleted = shared.with(|m| m.deleted.keys().cloned().collect::<HashSet<_>>());
+    let live: Vec<&VPSieNode> = members.iter().filter(|v| is_live(v) && !deleted.contains(&v.name_any())).collect();
+    let unseen = shared.with(|m| m.created.values().filter(|(g, _)| g == &name).count());
+    let count = live.len() + unseen;
+    let min = usize::try_from(group.spec.min_nodes).unwrap_or(0);
+    let max = usize::try_from(group.spec.max_nodes).unwrap_or(0);
+    let mut problem = None;
+    let (mut scaled_up, mut scaled_down) = (false, false);
+    if count < min {
+        let mut with_backoff = group.clone();
+        with_backoff.status = Some(NodeGroupStatus {
+            offering_backoff: merged_backoff(&previous, &new_backoff, now),
+            ..previous.clone()
+        });
+        match choose_offering(ctx, &with_backoff, now) {
+            Ok(offering) => {
+                for _ in count..min {
+                    create_member(ctx, shared, &vns, group, &offering).await?;
+                    scaled_up = true;
+                }
+            }
+            Err(p) => problem = Some(p),
+        }
+    } else if count > max {
+        let members_ranked: Vec<Member> = live.iter().map(|v| member(ctx, v)).collect();
+        for victim in over_max(&members_ranked, count - max) {
+            if let Some(v) = live.iter().find(|v| v.name_any() == victim) {
+                delete_member(ctx, shared, &vns, group, v, &format!("the group is above maxNodes {max}")).await?;
+                scaled_down = true;
+            }
+        }
+    }
+
+    let ready_nodes: Vec<String> =
+        ctx.cluster.nodes.read().values().filter(|n| n.model.ready).map(|n| n.model.name.clone()).collect();
+    let prices: HashMap<String, f64> =
+        ctx.catalog.offers().into_iter().map(|o| (o.identifier, o.monthly_price)).collect();
+    let fresh: Vec<VPSieNode> = members.into_iter().filter(|v| !deleted.contains(&v.name_any())).collect();
+    let observed = status::Observed {
+        group,
+        previous: &previous,
+        members: &fresh,
+        ready_nodes: &ready_nodes,
+        prices: &prices,
+        new_backoff: &new_backoff,
+        scaled_up,
+        scaled_down,
+        problem: problem.as_deref(),
+        now,
+    };
+    let next = status::compute(&observed);
+    if next != previous || group.status.as_ref() != Some(&next) {
+        status::write(&groups, group, &next).await?;
+        shared.with(|m| m.written.insert(uid, next));
+    }
+    if let Some(p) = problem {
+        ctx.events.publish(&group.object_ref(&()), true, "ScaleUpBlocked", "Reconcile", &p).await;
+    }
+    Ok(())
+}
+
+fn merged_backoff(previous: &NodeGroupStatus, new: &[OfferingBackoff], now: jiff::Timestamp) -> Vec<OfferingBackoff> {
+    let mut out: Vec<OfferingBackoff> = previous.offering_backoff.iter().filter(|b| b.until.0 > now).cloned().collect();
+    out.extend(new.iter().cloned());
+    out
+}
+
+/// The offering of a node added to reach `minNodes`, through the decision core's group template.
+fn choose_offering(ctx: &Context, group: &NodeGroup, now: jiff::Timestamp) -> std::result::Result<String, String> {
+    if group.spec.provisioning.as_ref().map(|p| p.mode) == Some(ProvisioningMode::ManagedCluster) {
+        return managed_offering(group).ok_or_else(|| "spec.offeringIDs must name the managed Kubernetes size".into());
+    }
+    let catalog = ctx.catalog.offers();
+    if catalog.is_empty() {
+        return Err("the VPSie offering catalog is not loaded yet".into());
+    }
+    let model = group_model(group, &catalog, &[], 0, now)?;
+    // `preferredInstanceType` names an offering by identifier or nickname, as `offeringIDs` may.
+    let preferred = group.spec.preferred_instance_type.as_deref().map(|p| {
+        catalog
+            .iter()
+            .find(|o| o.datacenter == group.spec.datacenter_id && (o.identifier == p || o.nickname == p))
+            .map_or_else(|| p.to_owned(), |o| o.identifier.clone())
+    });
+    offering_for_min(&model, preferred.as_deref())
+        .ok_or_else(|| "every offering of the group is backed off after failures".into())
+}
+
+fn member(ctx: &Context, v: &VPSieNode) -> Member {
+    let phase = v.status.as_ref().map(|s| s.phase).unwrap_or_default();
+    let node = v.status.as_ref().and_then(|s| s.node_name.clone());
+    let workload_pods = node.map_or(0, |n| {
+        ctx.cluster
+            .pods
+            .read()
+            .values()
+            .filter(|p| {
+                p.node_name.as_deref() == Some(n.as_str()) && p.template.owner_kind.as_deref() != Some("DaemonSet")
+            })
+            .count()
+    });
+    Member { name: v.name_any(), phase, workload_pods }
+}
+
+/// A fresh host name `<group>-<5 random>` (63 characters at most).
+fn new_name(group: &str) -> Result<String> {
+    use ring::rand::SecureRandom as _;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut bytes = [0u8; 5];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::Task("no randomness for a node name".into()))?;
+    let suffix: String = bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
+    let base: String = group.chars().take(57).collect::<String>().trim_end_matches('-').to_owned();
+    Ok(format!("{base}-{suffix}"))
+}
+
+async fn create_member(
+    ctx: &Context,
+    shared: &Shared,
+    api: &Api<VPSieNode>,
+    group: &NodeGroup,
+    offering: &str,
+) -> Result<()> {
+    let name = new_name(&group.name_any())?;
+    let spec = &group.spec;
+    let owner = OwnerReference {
+        api_version: "autoscaler.vpsie.com/v1alpha1".into(),
+        kind: "NodeGroup".into(),
+        name: group.name_any(),
+        uid: group.uid().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    };
+    let vn = VPSieNode {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some(
+                [(LABEL_NODEGROUP.to_owned(), group.name_any()), (LABEL_MANAGED.to_owned(), "true".to_owned())].into(),
+            ),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        spec: VPSieNodeSpec {
+            node_group_name: group.name_any(),
+            offering_id: offering.to_owned(),
+            datacenter_id: spec.datacenter_id.clone(),
+            os_image_id: spec.os_image_id.clone(),
+            hostname: name.clone(),
+            provisioning_mode: spec.provisioning.as_ref().map(|p| p.mode).unwrap_or_default(),
+            ssh_key_ids: if spec.ssh_key_ids.is_empty() {
+                ctx.config.default_ssh_key_ids.clone()
+            } else {
+                spec.ssh_key_ids.clone()
+            },
+            tags: spec.tags.clone(),
+        },
+        status: None,
+    };
+    api.create(&PostParams::default(), &vn).await?;
+    shared.with(|m| m.created.insert(name.clone(), (group.name_any(), tokio::time::Instant::now())));
+    let note = format!("added VPSieNode {name} ({offering}) to reach minNodes {}", spec.min_nodes);
+    tracing::info!(nodegroup = %group.name_any(), vpsienode = %name, offering, "VPSieNode created for minNodes");
+    ctx.events.publish(&group.object_ref(&()), false, "ScaledUp", "Reconcile", &note).await;
+    Ok(())
+}
+
+async fn delete_member(
+    ctx: &Context,
+    shared: &Shared,
+    api: &Api<VPSieNode>,
+    group: &NodeGroup,
+    v: &VPSieNode,
+    why: &str,
+) -> Result<()> {
+    let name = v.name_any();
+    if shared.with(|m| m.deleted.contains_key(&name)) {
+        return Ok(());
+    }
+    match api.delete(&name, &DeleteParams::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 => {}
+        Err(e) => return Err(e.into()),
+    }
+    shared.with(|m| m.deleted.insert(name.clone(), tokio::time::Instant::now()));
+    tracing::info!(nodegroup = %group.name_any(), vpsienode = %name, why, "VPSieNode deleted");
+    ctx.events
+        .publish(&group.object_ref(&()), false, "ScaledDown", "Reconcile", &format!("removing VPSieNode {name}: {why}"))
+        .await;
+    Ok(())
+}
