@@ -204,34 +204,38 @@ async fn a_crash_at_any_point_leaves_exactly_one_vm_per_node() {
     let _one = exclusive().await;
     let env = Env::with_nodes(TOKEN).await;
     let groups: Api<NodeGroup> = Api::all(env.admin.clone());
-    let grow = ["create:after-request", "advance:before-status", "create:after-intent"];
+    // Each grow step adds one node and stops the operator at one point of its way to Ready. A crash
+    // after the intent and before the request loses that create: the node fails at the provisioning
+    // timeout (60 s) and is replaced; never duplicated.
+    // A kubelet that registers 2 s after boot makes every phase, Joining included, observable on its own.
+    env.sim.update_settings(|s| s.join_delay_ms = 2_000);
+    let grow =
+        ["create:after-request", "advance:Provisioned", "advance:Joining", "advance:Ready", "create:after-intent"];
     for (i, point) in grow.iter().enumerate() {
         let n = i + 1;
         let mut crashing = crash_at(&env, &format!("crash-{i}"), point);
         apply_group(&env, "crash", i32::try_from(n).unwrap(), 6, json!({})).await;
-        crashing.wait_crash(point, Duration::from_secs(60)).await;
+        crashing.wait_crash(point, Duration::from_secs(90)).await;
         let op = operator(&env, &format!("after-crash-{i}"));
-        // A crash after the intent and before the request loses that create: the node fails at the
-        // provisioning timeout (60 s) and is replaced; never duplicated.
         wait_ready(&env, &op, "crash", n, Duration::from_secs(150)).await;
         assert_no_duplicate_or_leak(&env, "crash").await;
         assert_no_secret_output(&op);
-        drop(op);
     }
-    for (i, point) in ["delete:after-node", "delete:after-vm"].iter().enumerate() {
+    // Each shrink step removes one node and stops the operator on its way out.
+    for (i, point) in ["drain:started", "delete:after-node", "delete:after-vm"].iter().enumerate() {
         let mut crashing = crash_at(&env, &format!("crash-del-{i}"), point);
-        let remaining = 2 - i;
-        apply_group(&env, "crash", i32::try_from(remaining).unwrap(), i32::try_from(remaining).unwrap(), json!({}))
-            .await;
+        let remaining = grow.len() - 1 - i;
+        let size = i32::try_from(remaining).unwrap();
+        apply_group(&env, "crash", size, size, json!({})).await;
         crashing.wait_crash(point, Duration::from_secs(60)).await;
         let op = operator(&env, &format!("after-crash-del-{i}"));
-        assert_no_secret_output(&op);
         wait_ready(&env, &op, "crash", remaining, Duration::from_secs(90)).await;
         until("the removed node's VM is gone", Duration::from_secs(60), || async {
             sim_hostnames(&env).len() == remaining
         })
         .await;
         assert_no_duplicate_or_leak(&env, "crash").await;
+        assert_no_secret_output(&op);
     }
     groups.delete("crash", &DeleteParams::default()).await.unwrap();
     let op = operator(&env, "cleanup");
@@ -369,7 +373,7 @@ async fn the_managed_cluster_backend_runs_the_same_lifecycle() {
         "offeringIDs": ["2"], "labels": { "team": "data" },
         "provisioning": { "mode": "managedCluster", "managedCluster": { "clusterIdentifier": cluster } },
     });
-    apply_group(&env, "mc", 2, 4, extra).await;
+    apply_group(&env, "mc", 2, 4, extra.clone()).await;
     wait_ready(&env, &op, "mc", 2, Duration::from_secs(90)).await;
     for n in ready_nodes(&env, "mc").await {
         assert_eq!(n.labels().get("team").map(String::as_str), Some("data"));
@@ -377,6 +381,26 @@ async fn the_managed_cluster_backend_runs_the_same_lifecycle() {
     }
     let workers = env.sim.dump().clusters[0].nodes.iter().filter(|n| n.node_type == 2).count();
     assert_eq!(workers, 2, "exactly two managed nodes");
+    // One more: exactly one more managed node, each VPSieNode holding its own.
+    apply_group(
+        &env,
+        "mc",
+        3,
+        4,
+        json!({
+            "offeringIDs": ["2"], "labels": { "team": "data" },
+            "provisioning": { "mode": "managedCluster", "managedCluster": { "clusterIdentifier": cluster } },
+        }),
+    )
+    .await;
+    wait_ready(&env, &op, "mc", 3, Duration::from_secs(90)).await;
+    let workers = env.sim.dump().clusters[0].nodes.iter().filter(|n| n.node_type == 2).count();
+    assert_eq!(workers, 3, "exactly one more managed node");
+    let mut held: Vec<i64> =
+        vpsienodes(&env, "mc").await.iter().filter_map(|v| v.status.as_ref().and_then(|s| s.vps_id)).collect();
+    held.sort_unstable();
+    held.dedup();
+    assert_eq!(held.len(), 3, "three VPSieNodes, three distinct managed nodes");
     let groups: Api<NodeGroup> = Api::all(env.admin.clone());
     groups.delete("mc", &DeleteParams::default()).await.unwrap();
     until("NodeGroup gone", Duration::from_secs(90), || async { groups.get_opt("mc").await.unwrap().is_none() }).await;
@@ -437,5 +461,74 @@ async fn orphans_are_collected_after_the_grace_and_nothing_foreign_is_touched() 
     let (_, metrics) = op.get(true, "/metrics").await;
     assert!(metrics.contains(r#"vpsie_autoscaler_orphans_deleted_total{kind="vm"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"vpsie_autoscaler_orphans_deleted_total{kind="node"} 1"#));
+    assert_no_secret_output(&op);
+}
+
+/// A template with an unknown variable stops the group with a condition naming it, before any VM; a
+/// fixed template is used as written; a missing join Secret fails a VPSieNode with a message naming the
+/// Secret (on the VPSieNode and the NodeGroup), requests no VM and backs no offering off.
+#[tokio::test]
+async fn a_broken_template_or_join_secret_is_a_clear_error_and_never_a_vm() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let _one = exclusive().await;
+    let env = Env::with_nodes(TOKEN).await;
+    let maps: Api<ConfigMap> = Api::namespaced(env.admin.clone(), "kube-system");
+    let put_template = |text: String| {
+        let maps = maps.clone();
+        async move {
+            let cm: ConfigMap = serde_json::from_value(
+                json!({ "metadata": { "name": "node-template" }, "data": { "user-data": text } }),
+            )
+            .unwrap();
+            maps.patch("node-template", &PatchParams::apply("e2e-admin").force(), &Patch::Apply(&cm)).await.unwrap();
+        }
+    };
+    put_template("#!/bin/bash\nhostnamectl set-hostname {{nodename}}\n".to_owned()).await;
+    let op = operator(&env, "lifecycle-config");
+    let spec = json!({ "provisioning": { "mode": "vm", "vm": {
+        "cloudInitTemplateRef": { "name": "node-template", "namespace": "kube-system" } } } });
+    apply_group(&env, "tmpl", 1, 2, spec.clone()).await;
+    let groups: Api<NodeGroup> = Api::all(env.admin.clone());
+    until("the Error condition names the variable", Duration::from_secs(30), || async {
+        let s = groups.get("tmpl").await.unwrap().status.unwrap_or_default();
+        s.conditions.iter().any(|c| c.type_ == "Error" && c.status == "True" && c.message.contains("{{nodename}}"))
+    })
+    .await;
+    assert!(vpsienodes(&env, "tmpl").await.is_empty() && sim_hostnames(&env).is_empty(), "no VPSieNode, no VM");
+
+    // A custom template, fixed: its kubelet flags are what the Node registers with.
+    let custom = "#!/bin/bash\n# custom template of {{nodeGroup}}\nkubeadm join {{apiServerEndpoint}} --token {{joinToken}} \
+        --discovery-token-ca-cert-hash {{caCertHash}}\nkubelet --provider-id={{providerID}} --node-labels={{labels}},template=custom \
+        --register-with-taints={{taints}}\n";
+    put_template(custom.to_owned()).await;
+    wait_ready(&env, &op, "tmpl", 1, Duration::from_secs(90)).await;
+    let node = ready_nodes(&env, "tmpl").await.remove(0);
+    assert_eq!(node.labels().get("template").map(String::as_str), Some("custom"));
+
+    // Without the join Secret, a VPSieNode made by hand fails, naming it; no VM is requested for it.
+    Api::<Secret>::namespaced(env.admin.clone(), "kube-system")
+        .delete("vpsie-join", &DeleteParams::default())
+        .await
+        .unwrap();
+    let first = vpsienodes(&env, "tmpl").await.remove(0);
+    let mut manual = first.clone();
+    manual.metadata = kube::api::ObjectMeta { name: Some("tmpl-byhand".into()), ..Default::default() };
+    manual.spec.hostname = "tmpl-byhand".into();
+    manual.status = None;
+    Api::<VPSieNode>::all(env.admin.clone()).create(&Default::default(), &manual).await.unwrap();
+    until("ProvisioningFailed naming the join Secret", Duration::from_secs(30), || async {
+        events_with(&env, "ProvisioningFailed")
+            .await
+            .iter()
+            .any(|n| n.contains("tmpl-byhand") && n.contains("join Secret kube-system/vpsie-join"))
+    })
+    .await;
+    assert!(!sim_hostnames(&env).contains(&"tmpl-byhand".to_owned()), "no VM for it");
+    until("the failed VPSieNode is removed", Duration::from_secs(60), || async {
+        vpsienodes(&env, "tmpl").await.len() == 1
+    })
+    .await;
+    let s = groups.get("tmpl").await.unwrap().status.unwrap_or_default();
+    assert!(s.offering_backoff.is_empty(), "a configuration error backs no offering off: {:?}", s.offering_backoff);
     assert_no_secret_output(&op);
 }

@@ -3,8 +3,10 @@
 //! time it reaches that point. Without the variable a crash point costs one comparison.
 //!
 //! Points: `create:after-intent` (intent written, create not sent), `create:after-request` (create sent,
-//! nothing recorded since), `advance:before-status` (a phase change observed, not written),
-//! `delete:after-node` (Node deleted, VM not), `delete:after-vm` (VM delete sent, finalizer kept).
+//! nothing recorded since), `advance:<Phase>` (the move to `Provisioning` (adopting), `Provisioned`,
+//! `Joining` or `Ready` observed, not written), `drain:started` (phase Terminating written, node not yet
+//! cordoned), `delete:after-node` (Node deleted, VM not), `delete:after-vm` (VM delete sent, finalizer
+//! kept).
 
 use std::sync::OnceLock;
 

@@ -296,7 +296,17 @@ impl Operator {
                 assert!(self.output().contains(&format!("crash point {point} reached")));
                 return;
             }
-            assert!(start.elapsed() < within, "{} never reached {point}:\n{}", self.identity, self.output());
+            if start.elapsed() >= within {
+                let state = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+                let state = state.lines().find(|l| l.starts_with("State:")).unwrap_or_default().to_owned();
+                self.kill9();
+                panic!(
+                    "{} ({state}, {}) never reached {point}:\n{}",
+                    self.identity,
+                    self.stdout.display(),
+                    self.output()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

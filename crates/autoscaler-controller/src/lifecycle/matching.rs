@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use autoscaler_api::constants::{LABEL_DATACENTER, LABEL_MANAGED, LABEL_NODEGROUP, LABEL_OFFERING};
 use autoscaler_api::nodegroup::{ProvisioningMode, TaintEffect};
-use autoscaler_api::{NodeGroup, VPSieNode};
+use autoscaler_api::{NodeGroup, VPSieNode, VPSieNodeSpec};
 use autoscaler_decision::selectors::Taint;
 
 use super::phase::NodeView;
@@ -20,11 +20,11 @@ use crate::provision::{Machine, provider_id_for_hostname};
 
 /// The labels a node of `vn` registers with: the group's own, then ours (group, datacenter, offering,
 /// managed), which win.
-pub fn node_labels(group: Option<&NodeGroup>, vn: &VPSieNode) -> BTreeMap<String, String> {
+pub fn node_labels(group: Option<&NodeGroup>, group_name: &str, spec: &VPSieNodeSpec) -> BTreeMap<String, String> {
     let mut labels = group.map(|g| g.spec.labels.clone()).unwrap_or_default();
-    labels.insert(LABEL_NODEGROUP.to_owned(), vn.spec.node_group_name.clone());
-    labels.insert(LABEL_DATACENTER.to_owned(), vn.spec.datacenter_id.clone());
-    labels.insert(LABEL_OFFERING.to_owned(), vn.spec.offering_id.clone());
+    labels.insert(LABEL_NODEGROUP.to_owned(), group_name.to_owned());
+    labels.insert(LABEL_DATACENTER.to_owned(), spec.datacenter_id.clone());
+    labels.insert(LABEL_OFFERING.to_owned(), spec.offering_id.clone());
     labels.insert(LABEL_MANAGED.to_owned(), "true".to_owned());
     labels
 }

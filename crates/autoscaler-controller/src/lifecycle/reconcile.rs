@@ -7,7 +7,7 @@ use autoscaler_api::nodegroup::ProvisioningMode;
 use autoscaler_api::{NodeGroup, VPSieNode, VPSieNodePhase, VPSieNodeStatus};
 use autoscaler_drain::{DrainPolicy, Drainer};
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret as K8sSecret};
+use k8s_openapi::api::core::v1::Node;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use vpsie_client::Secret;
@@ -15,14 +15,14 @@ use vpsie_client::Secret;
 use super::Shared;
 use super::matching::{effect_name, find_node, node_labels, node_taints, view};
 use super::phase::{DrainState, NodeView, Observed, Recorded, Step, Timeouts, next};
-use super::status::{advanced, failed, set_finalizer, write};
+use super::status::{FailureKind, advanced, failed, set_finalizer, write};
 use crate::audit::Action;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::provision::cloud_init::{self, KubeletTaint, NodeBootstrap};
 use crate::provision::managed::ManagedBackend;
+use crate::provision::user_data;
 use crate::provision::vm::VmBackend;
-use crate::provision::{Instance, Machine, Pass, Provisioner, Removal, provider_id_for_hostname};
+use crate::provision::{Instance, Machine, Pass, Provisioner, Removal};
 use crate::telemetry::metrics::{PROVISIONING_DURATION, RECONCILE_ERRORS};
 
 /// How long after an error the VPSieNode is looked at again.
@@ -122,7 +122,7 @@ async fn reconcile_inner(ctx: &Context, shared: &Shared, pass: &mut Pass, vn: &V
     let status = shared.status_of(vn);
     let backend = Backend::of(ctx, vn, group.as_ref())?;
     let machine = backend.find(pass, vn).await?;
-    let labels = node_labels(group.as_ref(), vn);
+    let labels = node_labels(group.as_ref(), &vn.spec.node_group_name, &vn.spec);
     let taints = node_taints(group.as_ref());
     let node: Option<NodeView> = {
         let nodes = ctx.cluster.nodes.read();
@@ -162,7 +162,7 @@ async fn reconcile_inner(ctx: &Context, shared: &Shared, pass: &mut Pass, vn: &V
             }
             Ok(Duration::ZERO)
         }
-        Step::Fail(reason) => act.fail(&reason).await,
+        Step::Fail(reason) => act.fail(&reason, FailureKind::Machine).await,
         Step::Drain => act.drain(node.as_ref()).await,
         Step::DeleteNode => act.delete_node(node.as_ref()).await,
         Step::DeleteMachine => act.delete_machine(pass, &backend, deleting).await,
@@ -231,9 +231,12 @@ impl Act<'_> {
             return Ok(Duration::from_secs(2));
         }
         let user_data = match self.vn.spec.provisioning_mode {
-            ProvisioningMode::Vm => match user_data(self.ctx, self.vn, group).await {
+            ProvisioningMode::Vm => match user_data::render(self.ctx, group, &self.vn.spec).await {
                 Ok(data) => Some(data),
-                Err(problem) => return self.fail(&problem).await,
+                Err(user_data::UserDataError::Configuration(problem)) => {
+                    return self.fail(&problem, FailureKind::Configuration).await;
+                }
+                Err(user_data::UserDataError::Api(e)) => return Err(e.into()),
             },
             ProvisioningMode::ManagedCluster => None,
         };
@@ -261,8 +264,10 @@ impl Act<'_> {
                 self.shared.with(|m| m.requested.remove(&uid));
                 Ok(AFTER_ERROR)
             }
-            Err(Error::Vpsie(e)) if refused(&e) => self.fail(&format!("VPSie refused the create: {e}")).await,
-            Err(Error::Config(problem)) => self.fail(&problem).await,
+            Err(Error::Vpsie(e)) if refused(&e) => {
+                self.fail(&format!("VPSie refused the create: {e}"), FailureKind::Machine).await
+            }
+            Err(Error::Config(problem)) => self.fail(&problem, FailureKind::Configuration).await,
             // Ambiguous (timeout, 5xx, unreadable answer): the VM may exist; the listing will tell.
             Err(e) => {
                 tracing::warn!(vpsienode = %self.vn.name_any(), error = %e, "VM create answer unclear; waiting for the listing");
@@ -278,7 +283,7 @@ impl Act<'_> {
         node: Option<&NodeView>,
     ) -> Result<Duration> {
         let next = advanced(self.status, phase, machine, node.map(|n| n.name.as_str()), self.now);
-        crate::failpoint::hit("advance:before-status");
+        crate::failpoint::hit(&format!("advance:{phase:?}"));
         self.save(&next).await?;
         tracing::info!(vpsienode = %self.vn.name_any(), from = ?self.status.phase, to = ?phase, "VPSieNode phase");
         match phase {
@@ -297,8 +302,8 @@ impl Act<'_> {
         Ok(Duration::ZERO)
     }
 
-    async fn fail(&self, reason: &str) -> Result<Duration> {
-        let next = failed(self.status, reason, self.now);
+    async fn fail(&self, reason: &str, kind: FailureKind) -> Result<Duration> {
+        let next = failed(self.status, reason, kind, self.now);
         self.save(&next).await?;
         tracing::warn!(vpsienode = %self.vn.name_any(), reason, "VPSieNode failed");
         self.event(true, "ProvisioningFailed", reason).await;
@@ -326,6 +331,7 @@ impl Act<'_> {
         if self.status.phase != VPSieNodePhase::Terminating {
             self.save(&advanced(self.status, VPSieNodePhase::Terminating, None, None, self.now)).await?;
         }
+        crate::failpoint::hit("drain:started");
         self.shared.set_drain(&uid, DrainState::Running);
         let policy = DrainPolicy {
             nodegroup: self.vn.spec.node_group_name.clone(),
@@ -422,53 +428,4 @@ fn refused(e: &vpsie_client::Error) -> bool {
         e,
         vpsie_client::Error::Api { .. } | vpsie_client::Error::QuotaExceeded { .. } | vpsie_client::Error::Config(_)
     )
-}
-
-/// Renders the cloud-init of a VM node; the error names the template, the Secret or the key at fault.
-async fn user_data(ctx: &Context, vn: &VPSieNode, group: Option<&NodeGroup>) -> std::result::Result<Secret, String> {
-    let vm = group.and_then(|g| g.spec.provisioning.as_ref()).and_then(|p| p.vm.as_ref());
-    let template = match vm.and_then(|v| v.cloud_init_template_ref.as_ref()) {
-        Some(r) => {
-            let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &r.namespace);
-            let map = maps
-                .get_opt(&r.name)
-                .await
-                .map_err(|e| format!("reading ConfigMap {}/{}: {e}", r.namespace, r.name))?;
-            map.and_then(|m| m.data).and_then(|d| d.get(&r.key).cloned()).ok_or_else(|| {
-                format!(
-                    "spec.provisioning.vm.cloudInitTemplateRef: ConfigMap {}/{} has no key {:?}",
-                    r.namespace, r.name, r.key
-                )
-            })?
-        }
-        None => ctx.config.cloud_init_template.clone().unwrap_or_else(|| cloud_init::DEFAULT_TEMPLATE.to_owned()),
-    };
-    let (ns, name) = match vm.and_then(|v| v.join_secret_ref.as_ref()) {
-        Some(r) => (r.namespace.clone(), r.name.clone()),
-        None => (ctx.config.join_secret_namespace.clone(), ctx.config.join_secret_name.clone()),
-    };
-    let secrets: Api<K8sSecret> = Api::namespaced(ctx.client.clone(), &ns);
-    let secret =
-        secrets.get_opt(&name).await.map_err(|e| format!("reading join Secret {ns}/{name}: {e}"))?.ok_or_else(
-            || format!("join Secret {ns}/{name} does not exist (spec.provisioning.vm.joinSecretRef or --join-secret)"),
-        )?;
-    let join = cloud_init::join_values(&secret).map_err(|e| e.to_string())?;
-    let mut taints: Vec<KubeletTaint> = Vec::new();
-    for t in group.map(|g| g.spec.taints.iter().chain(g.spec.startup_taints.iter())).into_iter().flatten() {
-        taints.push(KubeletTaint {
-            key: t.key.clone(),
-            value: t.value.clone().unwrap_or_default(),
-            effect: effect_name(t.effect).to_owned(),
-        });
-    }
-    let bootstrap = NodeBootstrap {
-        node_name: vn.spec.hostname.clone(),
-        node_group: vn.spec.node_group_name.clone(),
-        provider_id: provider_id_for_hostname(&vn.spec.hostname),
-        labels: node_labels(group, vn),
-        taints,
-        kubernetes_version: ctx.config.kubernetes_version.clone().unwrap_or_default(),
-        join,
-    };
-    bootstrap.render(&template).map_err(|e| e.to_string())
 }

@@ -117,13 +117,33 @@ pub fn advanced(
     s
 }
 
+/// Why a VPSieNode gave up: its machine (the offering is then backed off), or the configuration (a
+/// template or join Secret problem: no offering is at fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The VM or its Node did not come up.
+    Machine,
+    /// The NodeGroup's or the operator's configuration is unusable.
+    Configuration,
+}
+
+impl FailureKind {
+    /// The `Ready` condition's reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            FailureKind::Machine => "Failed",
+            FailureKind::Configuration => "ConfigurationError",
+        }
+    }
+}
+
 /// The status after giving up.
-pub fn failed(current: &VPSieNodeStatus, reason: &str, now: jiff::Timestamp) -> VPSieNodeStatus {
+pub fn failed(current: &VPSieNodeStatus, reason: &str, kind: FailureKind, now: jiff::Timestamp) -> VPSieNodeStatus {
     let t = Time(now);
     let mut s = current.clone();
     s.phase = VPSieNodePhase::Failed;
     s.last_error = Some(reason.to_owned());
-    set_condition(&mut s.conditions, condition::READY, false, "Failed", reason, &t);
+    set_condition(&mut s.conditions, condition::READY, false, kind.reason(), reason, &t);
     s
 }
 

@@ -22,7 +22,8 @@ use tokio::task::JoinHandle;
 use crate::cluster::snapshot::group_model;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::lifecycle::status::set_finalizer;
+use crate::lifecycle::status::{FailureKind, set_finalizer};
+use crate::provision::user_data::{UserDataError, render};
 use crate::telemetry::metrics::RECONCILE_ERRORS;
 use plan::{Member, is_live, managed_offering, offering_for_min, over_max};
 
@@ -120,11 +121,13 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
     for v in members.iter().filter(|v| v.metadata.deletion_timestamp.is_none()) {
         let Some(st) = v.status.as_ref().filter(|s| s.phase == VPSieNodePhase::Failed) else { continue };
         let reason = st.last_error.clone().unwrap_or_else(|| "failed".into());
-        new_backoff.push(OfferingBackoff {
+        // A configuration failure is no offering's fault: nothing is backed off.
+        let configuration = st.conditions.iter().any(|c| c.reason == FailureKind::Configuration.reason());
+        new_backoff.extend((!configuration).then(|| OfferingBackoff {
             offering_id: v.spec.offering_id.clone(),
             until: Time(now + plan::BACKOFF),
             reason: reason.clone(),
-        });
+        }));
         delete_member(ctx, shared, &vns, group, v, &format!("it failed: {reason}")).await?;
     }
 
@@ -146,7 +149,20 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
         match choose_offering(ctx, &with_backoff, now) {
             Ok(offering) => {
                 for _ in count..min {
-                    create_member(ctx, shared, &vns, group, &offering).await?;
+                    let vn = new_member(ctx, group, &offering)?;
+                    // A template or join Secret that cannot work stops the group here, with one clear
+                    // condition, instead of failing one VPSieNode after another.
+                    if vn.spec.provisioning_mode == ProvisioningMode::Vm {
+                        match render(ctx, Some(group), &vn.spec).await {
+                            Ok(_) => {}
+                            Err(UserDataError::Configuration(p)) => {
+                                problem = Some(p);
+                                break;
+                            }
+                            Err(UserDataError::Api(e)) => return Err(e.into()),
+                        }
+                    }
+                    create_member(ctx, shared, &vns, group, vn).await?;
                     scaled_up = true;
                 }
             }
@@ -246,13 +262,8 @@ fn new_name(group: &str) -> Result<String> {
     Ok(format!("{base}-{suffix}"))
 }
 
-async fn create_member(
-    ctx: &Context,
-    shared: &Shared,
-    api: &Api<VPSieNode>,
-    group: &NodeGroup,
-    offering: &str,
-) -> Result<()> {
+/// A new VPSieNode of `group` on `offering`, not yet created.
+fn new_member(ctx: &Context, group: &NodeGroup, offering: &str) -> Result<VPSieNode> {
     let name = new_name(&group.name_any())?;
     let spec = &group.spec;
     let owner = OwnerReference {
@@ -288,6 +299,18 @@ async fn create_member(
         },
         status: None,
     };
+    Ok(vn)
+}
+
+async fn create_member(
+    ctx: &Context,
+    shared: &Shared,
+    api: &Api<VPSieNode>,
+    group: &NodeGroup,
+    vn: VPSieNode,
+) -> Result<()> {
+    let name = vn.name_any();
+    let (spec, offering) = (&group.spec, vn.spec.offering_id.clone());
     api.create(&PostParams::default(), &vn).await?;
     shared.with(|m| m.created.insert(name.clone(), (group.name_any(), tokio::time::Instant::now())));
     let note = format!("added VPSieNode {name} ({offering}) to reach minNodes {}", spec.min_nodes);

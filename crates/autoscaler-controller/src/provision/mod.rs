@@ -8,6 +8,7 @@
 
 pub mod cloud_init;
 pub mod managed;
+pub mod user_data;
 pub mod vm;
 
 use std::collections::{HashMap, HashSet};
