@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::classify::{Disposition, classify};
 use crate::evict::{Evicted, PodEviction, evict_until};
-use crate::node::{CordonState, cordon_and_taint, rollback};
+use crate::node::{CordonState, cordon_and_taint, recorded_state, rollback};
 use crate::outcome::{DrainFailure, DrainFailureReason, DrainedNode};
 use crate::policy::DrainPolicy;
 
@@ -76,22 +76,58 @@ impl Drainer {
         result
     }
 
+    /// Puts a node back as it was before a drain of ours (our taint removed, cordon as it was), from a
+    /// fresh read; a node without our taint is left alone. For a controller that gave up on a drain, or
+    /// found one interrupted by a crash.
+    pub async fn rollback(&self, node: &str) -> Result<(), kube::Error> {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let Some(current) = nodes.get_opt(node).await? else { return Ok(()) };
+        match recorded_state(&current) {
+            Some(state) => rollback(&nodes, node, state).await,
+            None => Ok(()),
+        }
+    }
+
     async fn drain_inner(&self, node: &str, started: Instant) -> Result<DrainedNode, DrainFailure> {
         let deadline = started + self.policy.timeout;
         let nodes: Api<Node> = Api::all(self.client.clone());
-        let cordon = cordon_and_taint(&nodes, node).await.map_err(|e| DrainFailure {
-            node: node.to_owned(),
-            reason: DrainFailureReason::Api { message: format!("cordon: {e}") },
-            evicted: 0,
-            rollback_error: None,
-        })?;
+        let failure = |reason| DrainFailure { node: node.to_owned(), reason, evicted: 0, rollback_error: None };
+        // Classify before cordoning: a node running a pod that may not be evicted is never cordoned.
+        self.victims(node).await.map_err(failure)?;
+        let cordon = cordon_and_taint(&nodes, node)
+            .await
+            .map_err(|e| failure(DrainFailureReason::Api { message: format!("cordon: {e}") }))?;
+        // From here until the outcome is known, dropping this future (a cancelled task, a shutdown)
+        // rolls the node back instead of leaving it cordoned.
+        let guard = RollbackOnDrop { nodes: nodes.clone(), node: node.to_owned(), state: cordon, armed: true };
         let mut evicted = 0;
         let mut budget_waits = 0;
         let outcome = self.evict_all(node, deadline, &mut evicted, &mut budget_waits).await;
+        guard.disarm();
         match outcome {
             Ok(()) => Ok(DrainedNode { node: node.to_owned(), evicted, budget_waits, duration: started.elapsed() }),
             Err(reason) => Err(self.fail(&nodes, node, cordon, reason, evicted).await),
         }
+    }
+
+    /// The pods to evict from `node`, or why the drain may not go on.
+    async fn victims(&self, node: &str) -> Result<Vec<Victim>, DrainFailureReason> {
+        let on_node =
+            self.pods_on(node).await.map_err(|e| DrainFailureReason::Api { message: format!("listing pods: {e}") })?;
+        let mut victims = Vec::new();
+        for pod in on_node {
+            match classify(&pod, &self.policy) {
+                Disposition::Skip(reason) => tracing::debug!(pod = %pod_id(&pod), ?reason, "left on the node"),
+                Disposition::Block(reason) => return Err(DrainFailureReason::Blocked { pod: pod_id(&pod), reason }),
+                Disposition::Evict { critical } => victims.push(Victim { pod, critical }),
+            }
+        }
+        Ok(victims)
+    }
+
+    async fn pods_on(&self, node: &str) -> Result<Vec<Pod>, kube::Error> {
+        let all: Api<Pod> = Api::all(self.client.clone());
+        Ok(all.list(&ListParams::default().fields(&format!("spec.nodeName={node}"))).await?.items)
     }
 
     async fn fail(
@@ -113,19 +149,8 @@ impl Drainer {
         evicted: &mut usize,
         waits: &mut u32,
     ) -> Result<(), DrainFailureReason> {
-        let all: Api<Pod> = Api::all(self.client.clone());
-        let on_node = all
-            .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
-            .await
-            .map_err(|e| DrainFailureReason::Api { message: format!("listing pods: {e}") })?;
-        let mut victims = Vec::new();
-        for pod in on_node.items {
-            match classify(&pod, &self.policy) {
-                Disposition::Skip(reason) => tracing::debug!(pod = %pod_id(&pod), ?reason, "left on the node"),
-                Disposition::Block(reason) => return Err(DrainFailureReason::Blocked { pod: pod_id(&pod), reason }),
-                Disposition::Evict { critical } => victims.push(Victim { pod, critical }),
-            }
-        }
+        // Listed again now that the node is cordoned: a pod that arrived since the first look counts too.
+        let victims = self.victims(node).await?;
         // Non-critical pods first, so what they depend on (DNS, CNI helpers) stays up meanwhile.
         let (critical, normal): (Vec<_>, Vec<_>) = victims.into_iter().partition(|v| v.critical);
         for wave in [normal, critical] {
@@ -152,7 +177,7 @@ impl Drainer {
                     Evicted::Failed(message) => return Err(DrainFailureReason::Eviction { pod: r.pod, message }),
                 }
             }
-            self.wait_gone(&wave, deadline).await?;
+            self.wait_gone(node, &wave, deadline).await?;
         }
         Ok(())
     }
@@ -164,36 +189,61 @@ impl Drainer {
         evict_until(&pods, &pdbs, &pod, deadline, &self.policy).await
     }
 
-    /// Waits until every pod of `wave` is gone by UID (deleted, not merely terminating).
-    async fn wait_gone(&self, wave: &[Victim], deadline: Instant) -> Result<(), DrainFailureReason> {
-        let mut remaining: HashSet<usize> = (0..wave.len()).collect();
+    /// Waits until every pod of `wave` is gone by UID (deleted, not merely terminating): one list of the
+    /// node's pods per interval, not one read per pod.
+    async fn wait_gone(&self, node: &str, wave: &[Victim], deadline: Instant) -> Result<(), DrainFailureReason> {
+        let mut remaining: Vec<&Pod> = wave.iter().map(|v| &v.pod).collect();
         loop {
-            let mut still = HashSet::new();
-            for &i in &remaining {
-                let pod = &wave[i].pod;
-                let api: Api<Pod> =
-                    Api::namespaced(self.client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
-                match api.get_opt(pod.metadata.name.as_deref().unwrap_or_default()).await {
-                    Ok(Some(p)) if p.metadata.uid == pod.metadata.uid => {
-                        still.insert(i);
-                    }
-                    Ok(_) => {}
-                    // Unknown this round; look again.
-                    Err(_) => {
-                        still.insert(i);
-                    }
-                }
+            // A failed list leaves `remaining` as it was: looked at again next round.
+            if let Ok(on_node) = self.pods_on(node).await {
+                let present: HashSet<String> = on_node.into_iter().filter_map(|p| p.metadata.uid).collect();
+                remaining.retain(|p| p.metadata.uid.as_ref().is_some_and(|uid| present.contains(uid)));
             }
-            if still.is_empty() {
+            if remaining.is_empty() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let mut pods: Vec<String> = still.iter().map(|&i| pod_id(&wave[i].pod)).collect();
+                let mut pods: Vec<String> = remaining.iter().map(|p| pod_id(p)).collect();
                 pods.sort();
                 return Err(DrainFailureReason::PodsStillTerminating { pods });
             }
-            remaining = still;
             tokio::time::sleep(GONE_POLL).await;
+        }
+    }
+}
+
+/// Rolls a cordoned node back if the drain future is dropped before its outcome is known.
+struct RollbackOnDrop {
+    nodes: Api<Node>,
+    node: String,
+    state: CordonState,
+    armed: bool,
+}
+
+impl RollbackOnDrop {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for RollbackOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (nodes, node, state) = (self.nodes.clone(), std::mem::take(&mut self.node), self.state);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                tracing::warn!(node = %node, "drain cancelled; rolling the node back");
+                runtime.spawn(async move {
+                    if let Err(e) = rollback(&nodes, &node, state).await {
+                        tracing::error!(node = %node, error = %e, "rollback after a cancelled drain failed");
+                    }
+                });
+            }
+            // No runtime left (the process is ending): the taint records the state; the next drain or
+            // `Drainer::rollback` restores it.
+            Err(_) => tracing::error!(node = %node, "drain cancelled without a runtime; node left cordoned"),
         }
     }
 }

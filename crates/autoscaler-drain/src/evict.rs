@@ -66,6 +66,27 @@ async fn budgets_for(pdbs: &Api<PodDisruptionBudget>, pod: &Pod) -> Vec<String> 
     }
 }
 
+/// What a 429 answer to an eviction means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A PodDisruptionBudget does not allow it now (the Eviction API's `DisruptionBudget` cause).
+    Budget,
+    /// The API server is throttling (API Priority and Fairness): retry after the given wait.
+    Throttled(Duration),
+}
+
+/// Tells a budget's refusal from API throttling. Both are 429; only the budget's carries the
+/// `DisruptionBudget` cause (or, from older servers, a message naming the disruption budget).
+pub(crate) fn refusal(status: &kube::core::Status) -> Refusal {
+    let details = status.details.as_ref();
+    let budget_cause = details.is_some_and(|d| d.causes.iter().any(|c| c.reason == "DisruptionBudget"));
+    if budget_cause || status.message.contains("disruption budget") {
+        return Refusal::Budget;
+    }
+    let secs = details.map_or(0, |d| d.retry_after_seconds).max(1);
+    Refusal::Throttled(Duration::from_secs(u64::from(secs)))
+}
+
 /// Evicts `pod`, retrying refusals with exponential backoff until `deadline`. A 429 (a budget says no)
 /// is never success. The pod's own terminationGracePeriodSeconds applies (no override), and the UID
 /// precondition keeps a replacement pod of the same name from being evicted by mistake.
@@ -97,10 +118,28 @@ pub(crate) async fn evict_until(
             Err(kube::Error::Api(s)) if s.code == 409 && s.message.contains("UID") => {
                 return PodEviction { pod: full, result: Evicted::AlreadyGone, budget_waits };
             }
-            Err(kube::Error::Api(s)) if s.code == 429 => {
-                budget_waits += 1;
-                Evicted::Budget(budgets_for(pdbs, pod).await)
-            }
+            Err(kube::Error::Api(s)) if s.code == 429 => match refusal(&s) {
+                Refusal::Budget => {
+                    budget_waits += 1;
+                    Evicted::Budget(budgets_for(pdbs, pod).await)
+                }
+                // The API server is shedding load: not a budget's answer. Wait as it asks, then resend.
+                Refusal::Throttled(wait) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return PodEviction {
+                            pod: full,
+                            result: Evicted::Failed(
+                                "the API server throttled the eviction (429) until the deadline".into(),
+                            ),
+                            budget_waits,
+                        };
+                    }
+                    tracing::debug!(pod = %full, wait_ms = wait.as_millis() as u64, "eviction throttled by the API server");
+                    tokio::time::sleep(wait.min(deadline - now)).await;
+                    continue;
+                }
+            },
             Err(e) => Evicted::Failed(e.to_string()),
         };
         let now = Instant::now();
@@ -117,6 +156,43 @@ pub(crate) async fn evict_until(
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    fn status(message: &str, cause: Option<&str>, retry_after_seconds: u32) -> kube::core::Status {
+        kube::core::Status {
+            status: None,
+            code: 429,
+            message: message.to_owned(),
+            metadata: None,
+            reason: "TooManyRequests".to_owned(),
+            details: Some(kube::core::response::StatusDetails {
+                name: String::new(),
+                group: String::new(),
+                kind: String::new(),
+                uid: String::new(),
+                causes: cause
+                    .map(|c| {
+                        vec![kube::core::response::StatusCause {
+                            reason: c.into(),
+                            message: String::new(),
+                            field: String::new(),
+                        }]
+                    })
+                    .unwrap_or_default(),
+                retry_after_seconds,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_budget_refusal_is_told_from_api_throttling() {
+        let budget =
+            status("Cannot evict pod as it would violate the pod's disruption budget.", Some("DisruptionBudget"), 0);
+        assert_eq!(refusal(&budget), Refusal::Budget);
+        assert_eq!(refusal(&status("would violate the pod's disruption budget", None, 0)), Refusal::Budget);
+        let apf = status("Too many requests, please try again later.", None, 3);
+        assert_eq!(refusal(&apf), Refusal::Throttled(Duration::from_secs(3)));
+        assert_eq!(refusal(&status("Too many requests", None, 0)), Refusal::Throttled(Duration::from_secs(1)));
+    }
 
     #[test]
     fn selectors_match_like_kubernetes() {

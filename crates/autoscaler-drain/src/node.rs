@@ -18,8 +18,19 @@ pub(crate) struct CordonState {
     pub(crate) was_unschedulable: bool,
 }
 
+/// Suffix of our taint's value when the node was already cordoned by someone else, so a rollback by a
+/// later process (after a crash, or [`crate::Drainer::rollback`]) restores exactly that.
+const WAS_CORDONED: &str = ".was-cordoned";
+
 fn our_taint(t: &Taint) -> bool {
     t.key == TAINT_TO_BE_DELETED
+}
+
+/// The state recorded in our taint, if the node carries it.
+pub(crate) fn recorded_state(node: &Node) -> Option<CordonState> {
+    let taints = node.spec.as_ref().and_then(|s| s.taints.as_ref())?;
+    let ours = taints.iter().find(|t| our_taint(t))?;
+    Some(CordonState { was_unschedulable: ours.value.as_deref().is_some_and(|v| v.ends_with(WAS_CORDONED)) })
 }
 
 /// Cordons the node and adds our NoSchedule taint.
@@ -29,13 +40,15 @@ pub(crate) async fn cordon_and_taint(nodes: &Api<Node>, name: &str) -> Result<Co
         let node = nodes.get(name).await?;
         let spec = node.spec.clone().unwrap_or_default();
         let mut taints = spec.taints.clone().unwrap_or_default();
-        // Our taint already there means an earlier drain of ours was interrupted: the cordon is ours too.
-        let resumed = taints.iter().any(our_taint);
-        let was_unschedulable = spec.unschedulable.unwrap_or(false) && !resumed;
-        if !resumed {
+        // Our taint already there means an earlier drain of ours was interrupted: it recorded the state
+        // from before that drain.
+        let resumed = recorded_state(&node);
+        let was_unschedulable = resumed.map_or(spec.unschedulable.unwrap_or(false), |s| s.was_unschedulable);
+        if resumed.is_none() {
+            let stamp = jiff::Timestamp::now().as_second().to_string();
             taints.push(Taint {
                 key: TAINT_TO_BE_DELETED.to_owned(),
-                value: Some(jiff::Timestamp::now().as_second().to_string()),
+                value: Some(if was_unschedulable { format!("{stamp}{WAS_CORDONED}") } else { stamp }),
                 effect: "NoSchedule".to_owned(),
                 ..Default::default()
             });

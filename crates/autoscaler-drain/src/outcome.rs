@@ -1,5 +1,5 @@
-//! What a drain returns. Success is a [`DrainedNode`], which only a completed drain can create; code that
-//! deletes a VM takes one by value, so a VM can never be deleted after a failed drain.
+//! What a drain returns. Success is a [`DrainedNode`], which only a completed drain can create; the node
+//! lifecycle deletes a node that served pods (and then its VM) only after a drain returned one.
 
 use std::time::Duration;
 

@@ -237,7 +237,35 @@ async fn a_do_not_disrupt_pod_blocks_with_its_reason() {
     wait_running(&client, "d-dnd", "pinned", "d-dnd-a", 1).await;
     wait_running(&client, "d-dnd", "free", "d-dnd-a", 1).await;
 
+    // Watch every change of the node throughout: pods are classified before the cordon, so it is never
+    // cordoned at all (a cordon rolled back at once would still show in the watch).
+    let nodes: Api<Node> = Api::all(client.clone());
+    let from = nodes.get("d-dnd-a").await.unwrap().metadata.resource_version.unwrap_or_default();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watched = nodes.clone();
+    let seen_cordoned = tokio::spawn(async move {
+        use futures::StreamExt;
+        let params = kube::api::WatchParams::default().fields("metadata.name=d-dnd-a");
+        let mut events = watched.watch(&params, &from).await.unwrap().boxed();
+        let mut stopped = std::pin::pin!(stopped);
+        let mut cordoned = false;
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return cordoned,
+                ev = events.next() => match ev {
+                    Some(Ok(kube::api::WatchEvent::Modified(n))) => {
+                        cordoned |= n.spec.unwrap_or_default().unschedulable.unwrap_or(false);
+                    }
+                    Some(_) => {}
+                    None => return cordoned,
+                },
+            }
+        }
+    });
     let failure = Drainer::new(client.clone(), policy(30)).drain("d-dnd-a").await.unwrap_err();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = stop.send(());
+    assert!(!seen_cordoned.await.unwrap(), "a node with a do-not-disrupt pod is never cordoned");
     match &failure.reason {
         DrainFailureReason::Blocked { pod, reason } => {
             assert!(pod.starts_with("d-dnd/pinned-"), "{pod}");
@@ -346,4 +374,46 @@ async fn a_pod_with_a_long_grace_period_is_waited_for() {
     println!("drain took {:.1}s", drained.duration().as_secs_f64());
     assert!(drained.duration() >= Duration::from_secs(3));
     assert_eq!(drained.evicted(), 1);
+}
+
+#[tokio::test]
+async fn a_cancelled_drain_rolls_the_node_back_and_rollback_restores_an_interrupted_one() {
+    let cp = shared().await.unwrap();
+    let _logs = cp.logs_on_panic();
+    let client = cp.client().await.unwrap();
+    create_namespace(&client, "d-cancel").await.unwrap();
+    KwokNode::new("d-cancel-a", "4", "8Gi").label("pool", "d-cancel").create(&client).await.unwrap();
+    Api::<Deployment>::namespaced(client.clone(), "d-cancel")
+        .create(&PostParams::default(), &deployment("db", 2, "d-cancel", &[]))
+        .await
+        .unwrap();
+    wait_running(&client, "d-cancel", "db", "d-cancel-a", 2).await;
+    Api::<PodDisruptionBudget>::namespaced(client.clone(), "d-cancel")
+        .create(&PostParams::default(), &pdb("db-pdb", "db", 2))
+        .await
+        .unwrap();
+    wait_budget(&client, "d-cancel", "db-pdb", 0).await;
+
+    // The drain waits on the budget; the caller gives up after 2 s and drops it.
+    let drainer = Drainer::new(client.clone(), policy(60));
+    let dropped = tokio::time::timeout(Duration::from_secs(2), drainer.drain("d-cancel-a")).await;
+    assert!(dropped.is_err(), "still waiting on the budget when cancelled");
+    wait_for("the node rolled back after the cancel", Duration::from_secs(10), || async {
+        Ok(if restored(&client, "d-cancel-a").await { Ok(()) } else { Err("still cordoned".to_owned()) })
+    })
+    .await
+    .unwrap();
+
+    // What a crash mid-drain leaves (cordon plus our taint) is undone by `rollback`; a node someone else
+    // had cordoned before our drain stays cordoned, without our taint.
+    let nodes: Api<Node> = Api::all(client.clone());
+    for (value, stays_cordoned) in [("1700000000", false), ("1700000000.was-cordoned", true)] {
+        let patch = serde_json::json!({ "spec": { "unschedulable": true,
+            "taints": [{ "key": TAINT_TO_BE_DELETED, "value": value, "effect": "NoSchedule" }] } });
+        nodes.patch("d-cancel-a", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+        drainer.rollback("d-cancel-a").await.unwrap();
+        let spec = nodes.get("d-cancel-a").await.unwrap().spec.unwrap_or_default();
+        assert_eq!(spec.unschedulable.unwrap_or(false), stays_cordoned, "{value}");
+        assert!(!spec.taints.unwrap_or_default().iter().any(|t| t.key == TAINT_TO_BE_DELETED));
+    }
 }

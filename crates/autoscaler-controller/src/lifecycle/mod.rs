@@ -49,6 +49,8 @@ pub struct Memory {
 pub struct Shared {
     memory: Arc<Mutex<Memory>>,
     wake: Arc<Notify>,
+    /// Whether the last pass could act (leader, not dry-run).
+    acting: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Shared {
@@ -77,6 +79,19 @@ impl Shared {
         self.wake.notify_one();
     }
 
+    /// Records whether this pass may act. On becoming able to act again (leadership regained) the statuses
+    /// remembered from before are dropped: another replica may have written newer ones meanwhile, and the
+    /// cache has them. Drains of this process keep their state: they are still this process's tasks.
+    fn acting(&self, may: bool) {
+        let before = self.acting.swap(may, std::sync::atomic::Ordering::AcqRel);
+        if may && !before {
+            self.with(|m| {
+                m.written.clear();
+                m.requested.clear();
+            });
+        }
+    }
+
     /// Forgets VPSieNodes that no longer exist.
     fn retain(&self, live: &std::collections::HashSet<String>) {
         self.with(|m| {
@@ -97,7 +112,9 @@ async fn run(ctx: Context, shared: Shared) {
     let wake = shared.wake.clone();
     ctx.cluster
         .on_change(&wake, || async {
-            if ctx.may_act() && !ctx.shutdown.is_stopping() { pass(&ctx, &shared).await.min(IDLE) } else { IDLE }
+            let may = ctx.may_act() && !ctx.shutdown.is_stopping();
+            shared.acting(may);
+            if may { pass(&ctx, &shared).await.min(IDLE) } else { IDLE }
         })
         .await;
 }
@@ -125,4 +142,38 @@ pub async fn pass(ctx: &Context, shared: &Shared) -> Duration {
         next = next.min(after);
     }
     next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autoscaler_api::{VPSieNodePhase, VPSieNodeSpec};
+
+    #[test]
+    fn written_statuses_win_over_the_cache_until_leadership_is_regained() {
+        let mut vn = VPSieNode::new(
+            "g-abcde",
+            VPSieNodeSpec {
+                node_group_name: "g".into(),
+                offering_id: "o".into(),
+                datacenter_id: "dc".into(),
+                os_image_id: "os".into(),
+                hostname: "g-abcde".into(),
+                provisioning_mode: ProvisioningMode::Vm,
+                ssh_key_ids: vec![],
+                tags: vec![],
+            },
+        );
+        vn.metadata.uid = Some("uid-1".into());
+        let shared = Shared::default();
+        shared.acting(true);
+        let written = VPSieNodeStatus { phase: VPSieNodePhase::Provisioning, ..VPSieNodeStatus::default() };
+        shared.remember(&vn, &written);
+        assert_eq!(shared.status_of(&vn).phase, VPSieNodePhase::Provisioning, "the cache (no status) lags");
+        shared.acting(true);
+        assert_eq!(shared.status_of(&vn).phase, VPSieNodePhase::Provisioning, "still leading: kept");
+        shared.acting(false);
+        shared.acting(true);
+        assert_eq!(shared.status_of(&vn).phase, VPSieNodePhase::Pending, "leadership regained: the cache wins");
+    }
 }

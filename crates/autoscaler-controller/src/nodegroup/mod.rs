@@ -44,11 +44,24 @@ struct Memory {
 }
 
 #[derive(Debug, Default, Clone)]
-struct Shared(Arc<Mutex<Memory>>);
+struct Shared {
+    memory: Arc<Mutex<Memory>>,
+    /// Whether the last pass could act.
+    acting: Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl Shared {
     fn with<T>(&self, f: impl FnOnce(&mut Memory) -> T) -> T {
-        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        f(&mut self.memory.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// On becoming able to act again, the statuses remembered from before are dropped: another replica
+    /// may have written newer ones, which the cache has.
+    fn acting(&self, may: bool) {
+        if may && !self.acting.swap(may, std::sync::atomic::Ordering::AcqRel) {
+            self.with(|m| m.written.clear());
+        }
+        self.acting.store(may, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -60,7 +73,9 @@ pub fn spawn(ctx: Context) -> JoinHandle<()> {
         let never = tokio::sync::Notify::new();
         ctx.cluster
             .on_change(&never, || async {
-                if ctx.may_act() && !ctx.shutdown.is_stopping() {
+                let may = ctx.may_act() && !ctx.shutdown.is_stopping();
+                shared.acting(may);
+                if may {
                     pass(&ctx, &shared).await;
                 }
                 IDLE
