@@ -58,7 +58,7 @@ pub fn consolidate(input: ConsolidationInput<'_>) -> Consolidation {
         let keep = |code: &str, message: String| Kept { node: n.name.clone(), code: code.into(), message };
         let Some(g) = input.groups.iter().position(|g| Some(&g.name) == n.group.as_ref()) else { continue };
         let group = &input.groups[g];
-        let workload: Vec<&Pod> = n.pods.iter().filter(|p| !p.is_node_bound()).collect();
+        let workload: Vec<&Pod> = n.pods.iter().filter(|p| p.needs_eviction()).collect();
         if !n.ready || n.unschedulable {
             kept.push(keep("not_ready", format!("{} is not ready or is cordoned", n.name)));
         } else if input.only_empty && !workload.is_empty() {
@@ -89,7 +89,7 @@ pub fn consolidate(input: ConsolidationInput<'_>) -> Consolidation {
         let mut trial = chosen.clone();
         trial.push(i);
         let moving: Vec<&Pod> =
-            trial.iter().flat_map(|&t| input.nodes[t].pods.iter()).filter(|p| !p.is_node_bound()).collect();
+            trial.iter().flat_map(|&t| input.nodes[t].pods.iter()).filter(|p| p.needs_eviction()).collect();
         // The whole set is checked against the budgets each time.
         let mut left: Vec<i32> = input.pdbs.iter().map(|b| b.disruptions_allowed).collect();
         if let Err(message) = take_pdb_share(&moving, input.pdbs, &mut left) {

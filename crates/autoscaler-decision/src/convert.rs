@@ -2,8 +2,9 @@
 //!
 //! Known approximations: `matchFields` on `metadata.name` becomes a requirement on the hostname label;
 //! restartable (sidecar) init containers are treated as ordinary init containers; pod affinity
-//! `namespaceSelector` is ignored; only DoNotSchedule spread constraints are kept. Annotation-driven
-//! fields (`do_not_disrupt`, `safe_to_evict`) are left to the caller, who knows the annotation names.
+//! `namespaceSelector` is ignored; only DoNotSchedule spread constraints are kept. The eviction fields
+//! (`do_not_disrupt`, `safe_to_evict`, a mirror pod's `Node` owner, `finished`) are read here, by the rules of
+//! [`crate::eviction`].
 
 use std::collections::BTreeMap;
 
@@ -223,8 +224,6 @@ pub fn pod(p: &k8s::Pod) -> Result<Pod> {
         })
         .collect();
     Ok(Pod {
-        name: p.metadata.name.clone().unwrap_or_default(),
-        namespace: p.metadata.namespace.clone().unwrap_or_default(),
         labels: p.metadata.labels.clone().unwrap_or_default(),
         requests: effective_request(&containers, &inits, &overhead),
         node_selector: spec.node_selector.clone().unwrap_or_default(),
@@ -242,18 +241,33 @@ pub fn pod(p: &k8s::Pod) -> Result<Pod> {
         )?,
         topology_spread,
         host_ports,
-        owner_kind: p
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .find(|o| o.controller == Some(true))
-            .map(|o| o.kind.clone()),
         priority: spec.priority.unwrap_or(0),
-        local_storage: spec.volumes.iter().flatten().any(|v| v.empty_dir.is_some() || v.host_path.is_some()),
-        safe_to_evict: None,
-        do_not_disrupt: false,
+        ..eviction_facts(p)
     })
+}
+
+/// What the eviction rules ([`crate::eviction`]) read of a pod, and nothing else: name, namespace, the
+/// controlling owner's kind (`Node` for a static pod's mirror, by its annotation), local storage, the
+/// safe-to-evict and do-not-disrupt annotations, and whether it finished. Never fails: the drain
+/// classifies pods whose requests it need not parse.
+pub fn eviction_facts(p: &k8s::Pod) -> Pod {
+    let annotations = p.metadata.annotations.clone().unwrap_or_default();
+    let volumes = p.spec.as_ref().and_then(|s| s.volumes.as_ref());
+    Pod {
+        name: p.metadata.name.clone().unwrap_or_default(),
+        namespace: p.metadata.namespace.clone().unwrap_or_default(),
+        owner_kind: if annotations.contains_key(crate::eviction::ANNOTATION_MIRROR) {
+            // A static pod's mirror: the kubelet owns it, whatever its owner references say.
+            Some("Node".to_owned())
+        } else {
+            p.metadata.owner_references.iter().flatten().find(|o| o.controller == Some(true)).map(|o| o.kind.clone())
+        },
+        local_storage: volumes.is_some_and(|v| v.iter().any(|v| v.empty_dir.is_some() || v.host_path.is_some())),
+        safe_to_evict: crate::eviction::safe_to_evict(&annotations),
+        do_not_disrupt: crate::eviction::do_not_disrupt(&annotations),
+        finished: matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed")),
+        ..Pod::default()
+    }
 }
 
 /// A node with the given pods bound to it.

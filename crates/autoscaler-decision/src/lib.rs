@@ -55,6 +55,7 @@ pub mod consolidation;
 #[cfg(feature = "k8s")]
 pub mod convert;
 pub mod cost;
+pub mod eviction;
 pub mod groups;
 pub mod model;
 pub mod predicates;

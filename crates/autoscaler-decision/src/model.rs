@@ -118,6 +118,9 @@ pub struct Pod {
     pub safe_to_evict: Option<bool>,
     /// `do-not-disrupt` annotation.
     pub do_not_disrupt: bool,
+    /// Succeeded or Failed: it holds nothing and needs no eviction.
+    #[serde(default)]
+    pub finished: bool,
 }
 
 impl Pod {
@@ -134,9 +137,16 @@ impl Pod {
         }
     }
 
-    /// Runs on every node by its DaemonSet (or is a static mirror pod): it goes away with the node.
+    /// Runs on every node by its DaemonSet (or is a static mirror pod, owned by its `Node`; conversion sets
+    /// that owner from the mirror annotation too): it goes away with the node.
     pub fn is_node_bound(&self) -> bool {
         matches!(self.owner_kind.as_deref(), Some("DaemonSet" | "Node"))
+    }
+
+    /// Must be evicted (and placed elsewhere) when its node goes: not node-bound and not finished
+    /// ([`crate::eviction`]).
+    pub fn needs_eviction(&self) -> bool {
+        !self.is_node_bound() && !self.finished
     }
 
     /// `namespace/name`.

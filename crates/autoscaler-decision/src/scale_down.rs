@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::eviction::{BlockReason, Eviction, EvictionPolicy, eviction};
 use crate::groups::NodeGroup;
 use crate::model::{Node, Pdb, Pod};
 use crate::predicates::feasible;
@@ -62,7 +63,7 @@ pub struct ScaleDownPlan {
 /// Requested CPU and memory of a node's workload pods as fractions of its allocatable.
 pub fn utilization(node: &Node) -> (f64, f64) {
     let (mut cpu, mut mem) = (0i64, 0i64);
-    for p in node.pods.iter().filter(|p| !p.is_node_bound()) {
+    for p in node.pods.iter().filter(|p| p.needs_eviction()) {
         cpu += p.requests.cpu_milli;
         mem += p.requests.memory;
     }
@@ -70,26 +71,21 @@ pub fn utilization(node: &Node) -> (f64, f64) {
     (frac(cpu, node.allocatable.cpu_milli), frac(mem, node.allocatable.memory))
 }
 
-/// Why evicting `pod` is not allowed by itself, if it is not: `(code, sentence)`.
+/// Why evicting `pod` is not allowed by itself, if it is not: `(code, sentence)`. The rule is
+/// [`crate::eviction::eviction`], the drain's too.
 pub(crate) fn pod_blocker(pod: &Pod, pdbs: &[Pdb], allow_local_storage: bool) -> Option<(&'static str, String)> {
+    let covered = pdbs.iter().any(|b| b.covers(pod));
+    let policy = EvictionPolicy { allow_local_storage, ..EvictionPolicy::default() };
+    let Eviction::Block(reason) = eviction(pod, covered, &policy) else { return None };
     let id = pod.id();
-    if pod.do_not_disrupt {
-        return Some(("do_not_disrupt", format!("pod {id} has the do-not-disrupt annotation")));
-    }
-    if pod.safe_to_evict == Some(false) {
-        return Some(("not_safe_to_evict", format!("pod {id} is annotated safe-to-evict=false")));
-    }
-    let vouched = pod.safe_to_evict == Some(true);
-    if pod.owner_kind.is_none() && !vouched {
-        return Some(("no_controller", format!("pod {id} has no controller, so nothing would recreate it")));
-    }
-    if pod.local_storage && !allow_local_storage && !vouched {
-        return Some(("local_storage", format!("pod {id} uses local storage (emptyDir or hostPath)")));
-    }
-    if pod.namespace == "kube-system" && !pdbs.iter().any(|b| b.covers(pod)) {
-        return Some(("kube_system_without_pdb", format!("kube-system pod {id} has no PodDisruptionBudget")));
-    }
-    None
+    let sentence = match reason {
+        BlockReason::DoNotDisrupt => format!("pod {id} has the do-not-disrupt annotation"),
+        BlockReason::SafeToEvictFalse => format!("pod {id} is annotated safe-to-evict=false"),
+        BlockReason::NoController => format!("pod {id} has no controller, so nothing would recreate it"),
+        BlockReason::LocalStorage => format!("pod {id} uses local storage (emptyDir or hostPath)"),
+        BlockReason::SystemPodWithoutBudget => format!("kube-system pod {id} has no PodDisruptionBudget"),
+    };
+    Some((reason.as_str(), sentence))
 }
 
 /// Checks `pods` against the budgets still allowed (`left`, per PDB); takes their share on success.
@@ -128,7 +124,7 @@ pub(crate) fn replace_pods(
     let mut drained: Vec<Node> = cluster.to_vec();
     let mut moving: Vec<Pod> = Vec::new();
     for &g in gone {
-        let (leave, stay): (Vec<Pod>, Vec<Pod>) = drained[g].pods.drain(..).partition(|p| !p.is_node_bound());
+        let (leave, stay): (Vec<Pod>, Vec<Pod>) = drained[g].pods.drain(..).partition(|p| p.needs_eviction());
         drained[g].pods = stay;
         moving.extend(leave);
     }
@@ -242,7 +238,7 @@ pub fn plan_scale_down(input: ScaleDownInput<'_>) -> ScaleDownPlan {
             plan.kept.push(keep(code, message));
             continue;
         }
-        let moving: Vec<&Pod> = cluster[i].pods.iter().filter(|p| !p.is_node_bound()).collect();
+        let moving: Vec<&Pod> = cluster[i].pods.iter().filter(|p| p.needs_eviction()).collect();
         if let Some((code, message)) =
             moving.iter().find_map(|p| pod_blocker(p, input.pdbs, group.scale_down.allow_local_storage))
         {

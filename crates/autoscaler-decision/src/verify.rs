@@ -109,7 +109,7 @@ pub fn scale_down_plan(
         if members - removed < group.min_nodes.max(0) as usize || removed > group.scale_down.max_disruptions {
             return Err(format!("{} passes its minimum or disruption budget", group.name));
         }
-        let (pods, stay): (Vec<Pod>, Vec<Pod>) = cluster[i].pods.drain(..).partition(|p| !p.is_node_bound());
+        let (pods, stay): (Vec<Pod>, Vec<Pod>) = cluster[i].pods.drain(..).partition(|p| p.needs_eviction());
         cluster[i].pods = stay;
         for p in &pods {
             for (k, b) in input.pdbs.iter().enumerate() {

@@ -1,64 +1,16 @@
-//! Which pods a drain evicts, leaves alone, or refuses to touch. Pure functions over Pod objects.
+//! Which pods a drain evicts, leaves alone, or refuses to touch: the decision core's rule
+//! ([`autoscaler_decision::eviction`]), the one the scale-down plan uses, applied to Kubernetes pods.
 
+use autoscaler_decision::convert::eviction_facts;
+use autoscaler_decision::eviction::{Eviction, eviction};
 use k8s_openapi::api::core::v1::Pod;
 
-use autoscaler_api::constants::{
-    ANNOTATION_DO_NOT_DISRUPT, ANNOTATION_KARPENTER_DO_NOT_DISRUPT, ANNOTATION_SAFE_TO_EVICT,
-};
+pub use autoscaler_decision::eviction::{BlockReason, SkipReason};
 
 use crate::policy::DrainPolicy;
 
-/// The annotation the kubelet puts on mirror pods of static pods.
-const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 /// Priority at or above which a pod counts as critical (system-cluster-critical is 2,000,000,000).
 const CRITICAL_PRIORITY: i32 = 2_000_000_000;
-
-/// Why a pod is left on the node untouched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
-    /// A mirror pod of a static pod (the kubelet owns it).
-    Mirror,
-    /// Owned by a DaemonSet (it would come straight back, and DaemonSet pods tolerate the taint).
-    DaemonSet,
-    /// Already Succeeded or Failed.
-    Terminal,
-}
-
-/// Why a pod blocks the drain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlockReason {
-    /// `autoscaler.vpsie.com/do-not-disrupt: "true"` or `karpenter.sh/do-not-disrupt: "true"`.
-    DoNotDisrupt,
-    /// `cluster-autoscaler.kubernetes.io/safe-to-evict: "false"`.
-    SafeToEvictFalse,
-    /// No controller would recreate it.
-    NoController,
-    /// It keeps data in emptyDir or hostPath volumes that eviction would lose.
-    LocalStorage,
-}
-
-impl BlockReason {
-    /// A short label for metrics and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BlockReason::DoNotDisrupt => "do_not_disrupt",
-            BlockReason::SafeToEvictFalse => "safe_to_evict_false",
-            BlockReason::NoController => "no_controller",
-            BlockReason::LocalStorage => "local_storage",
-        }
-    }
-}
-
-impl std::fmt::Display for BlockReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            BlockReason::DoNotDisrupt => "it is annotated do-not-disrupt",
-            BlockReason::SafeToEvictFalse => "it is annotated safe-to-evict=false",
-            BlockReason::NoController => "no controller would recreate it",
-            BlockReason::LocalStorage => "it uses local storage (emptyDir or hostPath)",
-        })
-    }
-}
 
 /// What the drain does with a pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,21 +26,6 @@ pub enum Disposition {
     Block(BlockReason),
 }
 
-fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
-    pod.metadata.annotations.as_ref()?.get(key).map(String::as_str)
-}
-
-fn controller_kind(pod: &Pod) -> Option<&str> {
-    pod.metadata.owner_references.as_ref()?.iter().find(|o| o.controller == Some(true)).map(|o| o.kind.as_str())
-}
-
-fn uses_local_storage(pod: &Pod) -> bool {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.volumes.as_ref())
-        .is_some_and(|vols| vols.iter().any(|v| v.empty_dir.is_some() || v.host_path.is_some()))
-}
-
 fn is_critical(pod: &Pod) -> bool {
     let spec = pod.spec.as_ref();
     let class = spec.and_then(|s| s.priority_class_name.as_deref());
@@ -96,50 +33,31 @@ fn is_critical(pod: &Pod) -> bool {
         || spec.and_then(|s| s.priority).is_some_and(|p| p >= CRITICAL_PRIORITY)
 }
 
-/// Decides what a drain does with `pod` under `policy`.
-pub fn classify(pod: &Pod, policy: &DrainPolicy) -> Disposition {
-    if annotation(pod, MIRROR_ANNOTATION).is_some() {
-        return Disposition::Skip(SkipReason::Mirror);
+/// Decides what a drain does with `pod` under `policy`. `covered_by_budget`: a PodDisruptionBudget of its
+/// namespace selects it (the rule reads it for kube-system pods only).
+pub fn classify(pod: &Pod, covered_by_budget: bool, policy: &DrainPolicy) -> Disposition {
+    match eviction(&eviction_facts(pod), covered_by_budget, &policy.eviction_policy()) {
+        Eviction::Skip(reason) => Disposition::Skip(reason),
+        Eviction::Block(reason) => Disposition::Block(reason),
+        Eviction::Evict => Disposition::Evict { critical: is_critical(pod) },
     }
-    if controller_kind(pod) == Some("DaemonSet") {
-        return Disposition::Skip(SkipReason::DaemonSet);
-    }
-    if matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed")) {
-        return Disposition::Skip(SkipReason::Terminal);
-    }
-    let safe_to_evict = annotation(pod, ANNOTATION_SAFE_TO_EVICT);
-    if !policy.allow_do_not_disrupt {
-        let dnd = [ANNOTATION_DO_NOT_DISRUPT, ANNOTATION_KARPENTER_DO_NOT_DISRUPT]
-            .iter()
-            .any(|k| annotation(pod, k) == Some("true"));
-        if dnd {
-            return Disposition::Block(BlockReason::DoNotDisrupt);
-        }
-        if safe_to_evict == Some("false") {
-            return Disposition::Block(BlockReason::SafeToEvictFalse);
-        }
-    }
-    // safe-to-evict=true is the owner's explicit consent, as in the Cluster Autoscaler.
-    let consented = safe_to_evict == Some("true");
-    if !consented && !policy.allow_controllerless && controller_kind(pod).is_none() {
-        return Disposition::Block(BlockReason::NoController);
-    }
-    if !consented && !policy.allow_local_storage && uses_local_storage(pod) {
-        return Disposition::Block(BlockReason::LocalStorage);
-    }
-    Disposition::Evict { critical: is_critical(pod) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use autoscaler_decision::eviction::{
+        ANNOTATION_DO_NOT_DISRUPT, ANNOTATION_KARPENTER_DO_NOT_DISRUPT, ANNOTATION_MIRROR, ANNOTATION_SAFE_TO_EVICT,
+        EvictionPolicy,
+    };
     use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, PodSpec, PodStatus, Volume};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-    fn pod(owner: Option<&str>, annotations: &[(&str, &str)]) -> Pod {
+    fn pod(namespace: &str, owner: Option<&str>, annotations: &[(&str, &str)]) -> Pod {
         Pod {
             metadata: ObjectMeta {
                 name: Some("p".into()),
+                namespace: Some(namespace.into()),
                 annotations: Some(annotations.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
                 owner_references: owner.map(|kind| {
                     vec![OwnerReference {
@@ -156,41 +74,13 @@ mod tests {
         }
     }
 
-    fn strict() -> DrainPolicy {
-        DrainPolicy::default()
+    fn phase(mut p: Pod, phase: &str) -> Pod {
+        p.status = Some(PodStatus { phase: Some(phase.into()), ..Default::default() });
+        p
     }
 
-    #[test]
-    fn skips_mirror_daemonset_and_terminal_pods() {
-        assert_eq!(classify(&pod(None, &[(MIRROR_ANNOTATION, "x")]), &strict()), Disposition::Skip(SkipReason::Mirror));
-        assert_eq!(classify(&pod(Some("DaemonSet"), &[]), &strict()), Disposition::Skip(SkipReason::DaemonSet));
-        let mut done = pod(Some("Job"), &[]);
-        done.status = Some(PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
-        assert_eq!(classify(&done, &strict()), Disposition::Skip(SkipReason::Terminal));
-    }
-
-    #[test]
-    fn blocks_with_typed_reasons_unless_allowed() {
-        let dnd = pod(Some("ReplicaSet"), &[(ANNOTATION_DO_NOT_DISRUPT, "true")]);
-        assert_eq!(classify(&dnd, &strict()), Disposition::Block(BlockReason::DoNotDisrupt));
-        let karp = pod(Some("ReplicaSet"), &[(ANNOTATION_KARPENTER_DO_NOT_DISRUPT, "true")]);
-        assert_eq!(classify(&karp, &strict()), Disposition::Block(BlockReason::DoNotDisrupt));
-        let ste = pod(Some("ReplicaSet"), &[(ANNOTATION_SAFE_TO_EVICT, "false")]);
-        assert_eq!(classify(&ste, &strict()), Disposition::Block(BlockReason::SafeToEvictFalse));
-        let forced = DrainPolicy { allow_do_not_disrupt: true, ..strict() };
-        assert_eq!(classify(&dnd, &forced), Disposition::Evict { critical: false });
-
-        let bare = pod(None, &[]);
-        assert_eq!(classify(&bare, &strict()), Disposition::Block(BlockReason::NoController));
-        assert!(matches!(
-            classify(&bare, &DrainPolicy { allow_controllerless: true, ..strict() }),
-            Disposition::Evict { .. }
-        ));
-        let consented = pod(None, &[(ANNOTATION_SAFE_TO_EVICT, "true")]);
-        assert!(matches!(classify(&consented, &strict()), Disposition::Evict { .. }));
-
-        let mut local = pod(Some("ReplicaSet"), &[]);
-        local.spec = Some(PodSpec {
+    fn local(mut p: Pod) -> Pod {
+        p.spec = Some(PodSpec {
             volumes: Some(vec![Volume {
                 name: "cache".into(),
                 empty_dir: Some(EmptyDirVolumeSource::default()),
@@ -198,19 +88,93 @@ mod tests {
             }]),
             ..Default::default()
         });
-        assert_eq!(classify(&local, &strict()), Disposition::Block(BlockReason::LocalStorage));
-        assert!(matches!(
-            classify(&local, &DrainPolicy { allow_local_storage: true, ..strict() }),
-            Disposition::Evict { .. }
-        ));
+        p
+    }
+
+    /// One table, two users: the drain's `classify` and the scale-down plan's model of the same pod
+    /// (`convert::pod`, then the rule) must both give the expected answer.
+    #[test]
+    fn the_drain_and_the_scale_down_plan_agree_on_every_pod() {
+        use Eviction::{Block, Evict, Skip};
+        let strict = DrainPolicy::default();
+        let cases: Vec<(&str, Pod, bool, Eviction)> = vec![
+            ("replica", pod("shop", Some("ReplicaSet"), &[]), false, Evict),
+            (
+                "mirror by annotation",
+                pod("kube-system", None, &[(ANNOTATION_MIRROR, "x")]),
+                false,
+                Skip(SkipReason::NodeBound),
+            ),
+            ("mirror by owner", pod("kube-system", Some("Node"), &[]), false, Skip(SkipReason::NodeBound)),
+            ("daemonset", pod("shop", Some("DaemonSet"), &[]), false, Skip(SkipReason::NodeBound)),
+            ("succeeded", phase(pod("shop", Some("Job"), &[]), "Succeeded"), false, Skip(SkipReason::Finished)),
+            ("failed", phase(pod("shop", None, &[]), "Failed"), false, Skip(SkipReason::Finished)),
+            (
+                "do-not-disrupt",
+                pod("shop", Some("ReplicaSet"), &[(ANNOTATION_DO_NOT_DISRUPT, "true")]),
+                false,
+                Block(BlockReason::DoNotDisrupt),
+            ),
+            (
+                "karpenter do-not-disrupt, any case",
+                pod("shop", Some("ReplicaSet"), &[(ANNOTATION_KARPENTER_DO_NOT_DISRUPT, "TRUE")]),
+                false,
+                Block(BlockReason::DoNotDisrupt),
+            ),
+            (
+                "safe-to-evict False",
+                pod("shop", Some("ReplicaSet"), &[(ANNOTATION_SAFE_TO_EVICT, "False")]),
+                false,
+                Block(BlockReason::SafeToEvictFalse),
+            ),
+            ("no controller", pod("shop", None, &[]), false, Block(BlockReason::NoController)),
+            ("no controller, consented", pod("shop", None, &[(ANNOTATION_SAFE_TO_EVICT, "true")]), false, Evict),
+            ("local storage", local(pod("shop", Some("ReplicaSet"), &[])), false, Block(BlockReason::LocalStorage)),
+            (
+                "local storage, consented",
+                local(pod("shop", Some("ReplicaSet"), &[(ANNOTATION_SAFE_TO_EVICT, "true")])),
+                false,
+                Evict,
+            ),
+            (
+                "kube-system without a budget",
+                pod("kube-system", Some("ReplicaSet"), &[]),
+                false,
+                Block(BlockReason::SystemPodWithoutBudget),
+            ),
+            ("kube-system with a budget", pod("kube-system", Some("ReplicaSet"), &[]), true, Evict),
+        ];
+        for (name, k8s_pod, covered, expected) in cases {
+            let drain = match classify(&k8s_pod, covered, &strict) {
+                Disposition::Skip(r) => Skip(r),
+                Disposition::Block(r) => Block(r),
+                Disposition::Evict { .. } => Evict,
+            };
+            assert_eq!(drain, expected, "drain: {name}");
+            let model = autoscaler_decision::convert::pod(&k8s_pod).unwrap_or_default();
+            assert_eq!(eviction(&model, covered, &EvictionPolicy::default()), expected, "scale-down model: {name}");
+        }
+    }
+
+    #[test]
+    fn a_policy_can_allow_what_blocks_by_default() {
+        let dnd = pod("shop", Some("ReplicaSet"), &[(ANNOTATION_DO_NOT_DISRUPT, "true")]);
+        let forced = DrainPolicy { allow_do_not_disrupt: true, ..DrainPolicy::default() };
+        assert_eq!(classify(&dnd, false, &forced), Disposition::Evict { critical: false });
+        let bare = pod("shop", None, &[]);
+        let lenient = DrainPolicy { allow_controllerless: true, ..DrainPolicy::default() };
+        assert!(matches!(classify(&bare, false, &lenient), Disposition::Evict { .. }));
+        let cache = local(pod("shop", Some("ReplicaSet"), &[]));
+        let storage = DrainPolicy { allow_local_storage: true, ..DrainPolicy::default() };
+        assert!(matches!(classify(&cache, false, &storage), Disposition::Evict { .. }));
     }
 
     #[test]
     fn critical_pods_are_marked() {
-        let mut p = pod(Some("ReplicaSet"), &[]);
+        let mut p = pod("shop", Some("ReplicaSet"), &[]);
         p.spec = Some(PodSpec { priority_class_name: Some("system-cluster-critical".into()), ..Default::default() });
-        assert_eq!(classify(&p, &strict()), Disposition::Evict { critical: true });
+        assert_eq!(classify(&p, false, &DrainPolicy::default()), Disposition::Evict { critical: true });
         p.spec = Some(PodSpec { priority: Some(2_000_001_000), ..Default::default() });
-        assert_eq!(classify(&p, &strict()), Disposition::Evict { critical: true });
+        assert_eq!(classify(&p, false, &DrainPolicy::default()), Disposition::Evict { critical: true });
     }
 }

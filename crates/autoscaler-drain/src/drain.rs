@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::classify::{Disposition, classify};
-use crate::evict::{Evicted, PodEviction, evict_until};
+use crate::evict::{Evicted, PodEviction, evict_until, selector_matches};
 use crate::node::{CordonState, cordon_and_taint, recorded_state, rollback};
 use crate::outcome::{DrainFailure, DrainFailureReason, DrainedNode};
 use crate::policy::DrainPolicy;
@@ -114,9 +114,24 @@ impl Drainer {
     async fn victims(&self, node: &str) -> Result<Vec<Victim>, DrainFailureReason> {
         let on_node =
             self.pods_on(node).await.map_err(|e| DrainFailureReason::Api { message: format!("listing pods: {e}") })?;
+        // Budgets matter to the rule for kube-system pods only: list those once, and only when needed.
+        let system = autoscaler_decision::eviction::SYSTEM_NAMESPACE;
+        let system_budgets = if on_node.iter().any(|p| p.metadata.namespace.as_deref() == Some(system)) {
+            let pdbs: Api<PodDisruptionBudget> = Api::namespaced(self.client.clone(), system);
+            pdbs.list(&ListParams::default())
+                .await
+                .map_err(|e| DrainFailureReason::Api { message: format!("listing kube-system budgets: {e}") })?
+                .items
+        } else {
+            Vec::new()
+        };
         let mut victims = Vec::new();
         for pod in on_node {
-            match classify(&pod, &self.policy) {
+            let labels = pod.metadata.labels.clone().unwrap_or_default();
+            let covered = system_budgets.iter().any(|b| {
+                b.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|s| selector_matches(s, &labels))
+            });
+            match classify(&pod, covered, &self.policy) {
                 Disposition::Skip(reason) => tracing::debug!(pod = %pod_id(&pod), ?reason, "left on the node"),
                 Disposition::Block(reason) => return Err(DrainFailureReason::Blocked { pod: pod_id(&pod), reason }),
                 Disposition::Evict { critical } => victims.push(Victim { pod, critical }),

@@ -11,6 +11,8 @@ pub struct DrainPolicy {
     pub allow_controllerless: bool,
     /// Evict pods annotated do-not-disrupt or safe-to-evict=false (a forced drain).
     pub allow_do_not_disrupt: bool,
+    /// Evict kube-system pods that no PodDisruptionBudget covers.
+    pub allow_system_pods_without_budget: bool,
     /// The whole drain, evictions and waiting for pods to go, must finish within this.
     pub timeout: Duration,
     /// Evictions in flight at once.
@@ -29,11 +31,24 @@ impl Default for DrainPolicy {
             allow_local_storage: false,
             allow_controllerless: false,
             allow_do_not_disrupt: false,
+            allow_system_pods_without_budget: false,
             timeout: Duration::from_secs(600),
             parallelism: 5,
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
             nodegroup: String::new(),
+        }
+    }
+}
+
+impl DrainPolicy {
+    /// The decision core's overrides this policy sets.
+    pub fn eviction_policy(&self) -> autoscaler_decision::eviction::EvictionPolicy {
+        autoscaler_decision::eviction::EvictionPolicy {
+            allow_do_not_disrupt: self.allow_do_not_disrupt,
+            allow_controllerless: self.allow_controllerless,
+            allow_local_storage: self.allow_local_storage,
+            allow_system_pods_without_budget: self.allow_system_pods_without_budget,
         }
     }
 }

@@ -5,10 +5,7 @@
 //! So a pod keeps its name, namespace and binding, and shares its model (the *template*) with every pod whose
 //! model is equal: at 30,000 pods from a few hundred workloads that is a few hundred models, not 30,000.
 
-use autoscaler_api::constants::{
-    ANNOTATION_DO_NOT_DISRUPT, ANNOTATION_KARPENTER_DO_NOT_DISRUPT, ANNOTATION_SAFE_TO_EVICT, LABEL_NODEGROUP,
-    LABEL_OFFERING,
-};
+use autoscaler_api::constants::{LABEL_NODEGROUP, LABEL_OFFERING};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -17,7 +14,6 @@ use autoscaler_decision::{Node, Pdb, Pod, convert};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node as K8sNode, Pod as K8sPod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::ResourceExt;
 
 use super::store::Converted;
 
@@ -148,10 +144,6 @@ pub struct DaemonSetEntry {
     pub pod: Pod,
 }
 
-fn annotation_true(p: &K8sPod, key: &str) -> bool {
-    p.annotations().get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
-}
-
 /// Converts a Pod. Succeeded and Failed pods are skipped: they hold no resources on any node.
 pub fn pod(p: K8sPod, interner: &mut Interner) -> Converted<PodEntry> {
     let status = p.status.as_ref();
@@ -164,14 +156,6 @@ pub fn pod(p: K8sPod, interner: &mut Interner) -> Converted<PodEntry> {
         Ok(m) => m,
         Err(e) => return Converted::Failed(e.to_string()),
     };
-    model.do_not_disrupt =
-        annotation_true(&p, ANNOTATION_DO_NOT_DISRUPT) || annotation_true(&p, ANNOTATION_KARPENTER_DO_NOT_DISRUPT);
-    model.safe_to_evict =
-        p.annotations().get(ANNOTATION_SAFE_TO_EVICT).and_then(|v| match v.to_ascii_lowercase().as_str() {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => None,
-        });
     let unschedulable_since = status
         .and_then(|s| s.conditions.as_ref())
         .and_then(|cs| {
@@ -280,6 +264,16 @@ mod tests {
 
     fn pod_json(v: serde_json::Value) -> K8sPod {
         serde_json::from_value(v).unwrap()
+    }
+
+    /// The API crate's annotation names are the decision core's, which reads them.
+    #[test]
+    fn annotation_names_agree_with_the_decision_core() {
+        use autoscaler_api::constants as api;
+        use autoscaler_decision::eviction as core;
+        assert_eq!(api::ANNOTATION_DO_NOT_DISRUPT, core::ANNOTATION_DO_NOT_DISRUPT);
+        assert_eq!(api::ANNOTATION_KARPENTER_DO_NOT_DISRUPT, core::ANNOTATION_KARPENTER_DO_NOT_DISRUPT);
+        assert_eq!(api::ANNOTATION_SAFE_TO_EVICT, core::ANNOTATION_SAFE_TO_EVICT);
     }
 
     #[test]
