@@ -131,6 +131,14 @@ async fn nodes(
         .filter(|e| e.group.spec.provisioning.as_ref().is_some_and(|p| p.mode == ProvisioningMode::ManagedCluster))
         .map(|e| e.group.name_any())
         .collect();
+    // A provider id names a VM by identifier or (for VMs we create) by host name.
+    let identifiers: HashSet<&str> = fleet
+        .iter()
+        .filter_map(|v| match &v.lookup {
+            VmLookup::Created(vm) => Some(vm.identifier.as_str()),
+            VmLookup::Pending(_) => None,
+        })
+        .collect();
     let candidates: Vec<String> = ctx
         .cluster
         .nodes
@@ -142,9 +150,7 @@ async fn nodes(
         .filter(|n| !claimed.contains(&n.model.name.to_ascii_lowercase()))
         .filter(|n| {
             let Some(id) = n.provider_id.as_deref().and_then(|p| p.strip_prefix("vpsie://")) else { return false };
-            let listed = fleet.find(id).is_some()
-                || fleet.iter().any(|v| matches!(&v.lookup, VmLookup::Created(vm) if vm.identifier == id));
-            !listed
+            fleet.find(id).is_none() && !identifiers.contains(id)
         })
         .map(|n| n.model.name.clone())
         .collect();

@@ -5,7 +5,7 @@
 //! kubelet). A Node with another provider id is never adopted, whatever its name; a Node without any
 //! provider id is matched by name only for a VM we created (the host name is ours and unique).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use autoscaler_api::constants::{LABEL_DATACENTER, LABEL_MANAGED, LABEL_NODEGROUP, LABEL_OFFERING};
 use autoscaler_api::nodegroup::{ProvisioningMode, TaintEffect};
@@ -34,8 +34,21 @@ pub fn node_taints(group: Option<&NodeGroup>) -> Vec<Taint> {
     group.map(|g| g.spec.taints.iter().map(taint).collect()).unwrap_or_default()
 }
 
-/// The Node of `vn`, keyed by name, if one is registered.
-pub fn find_node<'a>(nodes: &'a Entries<NodeEntry>, vn: &VPSieNode, machine: &Machine) -> Option<&'a NodeEntry> {
+/// Cache keys of the Nodes by provider id, built once per pass so each VPSieNode's lookup is not a scan.
+pub fn by_provider_id(nodes: &Entries<NodeEntry>) -> HashMap<String, Box<str>> {
+    nodes
+        .iter()
+        .filter_map(|(key, n)| n.provider_id.as_ref().filter(|p| !p.is_empty()).map(|p| (p.clone(), key.clone())))
+        .collect()
+}
+
+/// The Node of `vn`, if one is registered. `index` is [`by_provider_id`] of `nodes`.
+pub fn find_node<'a>(
+    nodes: &'a Entries<NodeEntry>,
+    index: &HashMap<String, Box<str>>,
+    vn: &VPSieNode,
+    machine: &Machine,
+) -> Option<&'a NodeEntry> {
     let mut ids: Vec<String> = match machine {
         Machine::Active(i) => i.provider_ids.clone(),
         Machine::Pending | Machine::NotListed => Vec::new(),
@@ -44,7 +57,11 @@ pub fn find_node<'a>(nodes: &'a Entries<NodeEntry>, vn: &VPSieNode, machine: &Ma
     if ours_by_name {
         ids.push(provider_id_for_hostname(&vn.spec.hostname));
     }
-    if let Some(n) = nodes.values().find(|n| n.provider_id.as_ref().is_some_and(|p| ids.contains(p))) {
+    // Checked against the node itself too: the index may be older than the cache.
+    let by_id = ids
+        .iter()
+        .filter_map(|id| index.get(id).and_then(|key| nodes.get(key)).filter(|n| n.provider_id.as_ref() == Some(id)));
+    if let Some(n) = by_id.map(|n| &**n).next() {
         return Some(n);
     }
     if !ours_by_name {
@@ -70,5 +87,52 @@ pub fn effect_name(e: TaintEffect) -> &'static str {
         TaintEffect::NoSchedule => "NoSchedule",
         TaintEffect::PreferNoSchedule => "PreferNoSchedule",
         TaintEffect::NoExecute => "NoExecute",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autoscaler_api::VPSieNodeSpec;
+    use autoscaler_decision::Node;
+
+    fn vn(hostname: &str) -> VPSieNode {
+        VPSieNode::new(
+            hostname,
+            VPSieNodeSpec {
+                node_group_name: "g".into(),
+                offering_id: "o".into(),
+                datacenter_id: "dc".into(),
+                os_image_id: "os".into(),
+                hostname: hostname.into(),
+                provisioning_mode: ProvisioningMode::Vm,
+                ssh_key_ids: vec![],
+                tags: vec![],
+            },
+        )
+    }
+
+    fn entries(nodes: &[(&str, Option<&str>)]) -> Entries<NodeEntry> {
+        nodes
+            .iter()
+            .map(|(name, pid)| {
+                let entry = NodeEntry { model: Node::new(name, 1000, 1 << 30), provider_id: pid.map(str::to_owned) };
+                (Box::from(*name), Box::new(entry))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nodes_match_by_provider_id_and_a_foreign_node_of_the_same_name_never_does() {
+        let nodes = entries(&[("g-a", Some("vpsie://g-a")), ("g-b", Some("vpsie://someone-else")), ("g-c", None)]);
+        let index = by_provider_id(&nodes);
+        let found =
+            |host: &str| find_node(&nodes, &index, &vn(host), &Machine::NotListed).map(|n| n.model.name.clone());
+        assert_eq!(found("g-a").as_deref(), Some("g-a"));
+        assert_eq!(found("g-b"), None, "same name, another provider id: not ours");
+        assert_eq!(found("g-c").as_deref(), Some("g-c"), "no provider id yet: ours by name");
+        // An index older than the cache (the node gone) finds nothing rather than a wrong node.
+        let fewer = entries(&[("g-b", Some("vpsie://someone-else"))]);
+        assert!(find_node(&fewer, &index, &vn("g-a"), &Machine::NotListed).is_none());
     }
 }

@@ -128,7 +128,7 @@ pub async fn pass(ctx: &Context, shared: &Shared) -> Duration {
     let Some(_work) = ctx.shutdown.start_work() else { return IDLE };
     let mut all: Vec<VPSieNode> = ctx.cluster.vpsienodes.read().values().map(|v| (**v).clone()).collect();
     // Oldest request first: managed additions then claim nodes in request order, the same on every pass.
-    all.sort_by_key(|v| (shared.status_of(v).created_at.map(|t| t.0), v.name_any()));
+    all.sort_by_cached_key(|v| (shared.status_of(v).created_at.map(|t| t.0), v.name_any()));
     shared.retain(&all.iter().filter_map(|v| v.uid()).collect());
     let mut pass = Pass::new(client);
     pass.claimed = all
@@ -136,9 +136,10 @@ pub async fn pass(ctx: &Context, shared: &Shared) -> Duration {
         .filter(|v| v.spec.provisioning_mode == ProvisioningMode::ManagedCluster)
         .filter_map(|v| shared.status_of(v).vps_id)
         .collect();
+    let nodes_by_provider = matching::by_provider_id(&ctx.cluster.nodes.read());
     let mut next = IDLE;
     for vn in &all {
-        let after = reconcile::reconcile(ctx, shared, &mut pass, vn).await;
+        let after = reconcile::reconcile(ctx, shared, &mut pass, &nodes_by_provider, vn).await;
         next = next.min(after);
     }
     next

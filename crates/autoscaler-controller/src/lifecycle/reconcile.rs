@@ -1,5 +1,6 @@
 //! Carries out the step [`super::phase::next`] chose for one VPSieNode, then writes its status.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use autoscaler_api::constants::FINALIZER_VPSIENODE;
@@ -34,8 +35,14 @@ const DRAIN_RETRY_CAP: Duration = Duration::from_secs(300);
 const DEFAULT_TIMEOUT: SignedDuration = SignedDuration::from_secs(900);
 
 /// Reconciles one VPSieNode; returns when it wants to be looked at again at the latest.
-pub async fn reconcile(ctx: &Context, shared: &Shared, pass: &mut Pass, vn: &VPSieNode) -> Duration {
-    match reconcile_inner(ctx, shared, pass, vn).await {
+pub async fn reconcile(
+    ctx: &Context,
+    shared: &Shared,
+    pass: &mut Pass,
+    nodes_by_provider: &HashMap<String, Box<str>>,
+    vn: &VPSieNode,
+) -> Duration {
+    match reconcile_inner(ctx, shared, pass, nodes_by_provider, vn).await {
         Ok(after) => after,
         Err(e) => {
             metrics::counter!(RECONCILE_ERRORS, "controller" => "vpsienode", "error" => e.metric_label()).increment(1);
@@ -108,7 +115,13 @@ fn timeouts(group: Option<&NodeGroup>) -> Timeouts {
     })
 }
 
-async fn reconcile_inner(ctx: &Context, shared: &Shared, pass: &mut Pass, vn: &VPSieNode) -> Result<Duration> {
+async fn reconcile_inner(
+    ctx: &Context,
+    shared: &Shared,
+    pass: &mut Pass,
+    nodes_by_provider: &HashMap<String, Box<str>>,
+    vn: &VPSieNode,
+) -> Result<Duration> {
     let api: Api<VPSieNode> = Api::all(ctx.client.clone());
     let deleting = vn.metadata.deletion_timestamp.is_some();
     let has_finalizer = vn.finalizers().iter().any(|f| f == FINALIZER_VPSIENODE);
@@ -126,7 +139,7 @@ async fn reconcile_inner(ctx: &Context, shared: &Shared, pass: &mut Pass, vn: &V
     let taints = node_taints(group.as_ref());
     let node: Option<NodeView> = {
         let nodes = ctx.cluster.nodes.read();
-        find_node(&nodes, vn, &machine).map(|n| view(n, &labels, &taints))
+        find_node(&nodes, nodes_by_provider, vn, &machine).map(|n| view(n, &labels, &taints))
     };
     let recorded = Recorded {
         phase: status.phase,

@@ -94,15 +94,35 @@ async fn pass(ctx: &Context, shared: &Shared) {
         m.created.retain(|name, (_, at)| !seen.contains(name) && at.elapsed() < CACHE_LAG);
         m.deleted.retain(|name, at| seen.contains(name) && at.elapsed() < CACHE_LAG);
     });
+    // Read once per pass for every group: Ready Node names and offering prices.
+    let seen = Seen {
+        ready_nodes: ctx
+            .cluster
+            .nodes
+            .read()
+            .values()
+            .filter(|n| n.model.ready)
+            .map(|n| n.model.name.clone())
+            .collect(),
+        prices: ctx.catalog.offers().into_iter().map(|o| (o.identifier, o.monthly_price)).collect(),
+    };
     for group in &groups {
-        if let Err(e) = reconcile(ctx, shared, group, &vpsienodes).await {
+        if let Err(e) = reconcile(ctx, shared, group, &vpsienodes, &seen).await {
             metrics::counter!(RECONCILE_ERRORS, "controller" => "nodegroup", "error" => e.metric_label()).increment(1);
             tracing::warn!(nodegroup = %group.name_any(), error = %e, "NodeGroup reconcile failed; retrying");
         }
     }
 }
 
-async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPSieNode]) -> Result<()> {
+/// What every group's status reads of the cluster, gathered once per pass.
+struct Seen {
+    /// Names of the Ready Nodes.
+    ready_nodes: HashSet<String>,
+    /// Monthly price by offering identifier.
+    prices: HashMap<String, f64>,
+}
+
+async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPSieNode], seen: &Seen) -> Result<()> {
     let name = group.name_any();
     let groups: Api<NodeGroup> = Api::all(ctx.client.clone());
     let vns: Api<VPSieNode> = Api::all(ctx.client.clone());
@@ -193,17 +213,13 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
         }
     }
 
-    let ready_nodes: Vec<String> =
-        ctx.cluster.nodes.read().values().filter(|n| n.model.ready).map(|n| n.model.name.clone()).collect();
-    let prices: HashMap<String, f64> =
-        ctx.catalog.offers().into_iter().map(|o| (o.identifier, o.monthly_price)).collect();
     let fresh: Vec<VPSieNode> = members.into_iter().filter(|v| !deleted.contains(&v.name_any())).collect();
     let observed = status::Observed {
         group,
         previous: &previous,
         members: &fresh,
-        ready_nodes: &ready_nodes,
-        prices: &prices,
+        ready_nodes: &seen.ready_nodes,
+        prices: &seen.prices,
         new_backoff: &new_backoff,
         scaled_up,
         scaled_down,

@@ -1,6 +1,6 @@
 //! A NodeGroup's status from its VPSieNodes and Nodes, written by server-side apply.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use autoscaler_api::nodegroup::{ConditionType, NodeSummary, OfferingBackoff};
 use autoscaler_api::{NodeGroup, NodeGroupStatus, VPSieNode, VPSieNodePhase};
@@ -19,8 +19,8 @@ pub struct Observed<'a> {
     pub previous: &'a NodeGroupStatus,
     /// The group's VPSieNodes, live ones and those going.
     pub members: &'a [VPSieNode],
-    /// Names of the group's Nodes that are Ready.
-    pub ready_nodes: &'a [String],
+    /// Names of the Nodes that are Ready.
+    pub ready_nodes: &'a HashSet<String>,
     /// Monthly price by offering identifier.
     pub prices: &'a HashMap<String, f64>,
     /// New backoff entries from failures seen this pass.
@@ -47,7 +47,9 @@ pub fn compute(o: &Observed<'_>) -> NodeGroupStatus {
     s.ready_nodes = i32::try_from(
         live.iter()
             .filter(|v| v.status.as_ref().is_some_and(|st| st.phase == VPSieNodePhase::Ready))
-            .filter(|v| o.ready_nodes.iter().any(|n| v.status.as_ref().and_then(|st| st.node_name.as_ref()) == Some(n)))
+            .filter(|v| {
+                v.status.as_ref().and_then(|st| st.node_name.as_ref()).is_some_and(|n| o.ready_nodes.contains(n))
+            })
             .count(),
     )
     .unwrap_or(i32::MAX);

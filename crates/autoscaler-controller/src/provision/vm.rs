@@ -56,13 +56,9 @@ impl Provisioner for VmBackend {
         let request = self.request(vn, user_data);
         let client = pass.client().clone();
         let fleet = pass.fleet().await?;
-        match client.create_vm_in(fleet, &request).await? {
-            CreateOutcome::Requested => {
-                tracing::info!(hostname = %vn.spec.hostname, offering = %vn.spec.offering_id, "VM create requested")
-            }
-            CreateOutcome::AlreadyExists(_) | CreateOutcome::AlreadyRequested => {
-                tracing::info!(hostname = %vn.spec.hostname, "VM already requested; not creating another")
-            }
+        // The client logs a request it sends; only a create it did not send is said here.
+        if !matches!(client.create_vm_in(fleet, &request).await?, CreateOutcome::Requested) {
+            tracing::info!(hostname = %vn.spec.hostname, "VM already requested; not creating another");
         }
         Ok(())
     }

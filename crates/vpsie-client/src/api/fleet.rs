@@ -220,7 +220,7 @@ impl VpsieClient {
         fleet.requested.insert(request.hostname.to_ascii_lowercase());
         self.call::<serde_json::Value>(Call::send("vm.create", Method::POST, self.vm_path(""), Body::Json(body)))
             .await?;
-        tracing::info!(hostname = %request.hostname, dc = %request.dc_identifier, "VM create requested");
+        tracing::info!(hostname = %request.hostname, dc = %request.dc_identifier, offer = %request.resource_identifier, "VM create requested");
         Ok(CreateOutcome::Requested)
     }
 

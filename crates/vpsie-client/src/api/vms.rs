@@ -316,35 +316,25 @@ impl VpsieClient {
         Ok(self.call(Call::get("vm.pending", self.vm_path("/pending"))).await?.data)
     }
 
-    /// Finds a VM by host name (case-insensitive), pending or created.
-    ///
-    /// Pending is read before the list: a VM moves from pending to the list, never back, so reading in
-    /// this order cannot miss one that moves in between.
+    /// Finds a VM by host name (case-insensitive), pending or created: one [`VpsieClient::fleet`] listing.
     pub async fn find_vm_by_hostname(&self, hostname: &str) -> Result<Option<VmLookup>> {
-        let pending = self.list_pending_vms().await?;
-        let created = self.list_vms(None).await?;
-        if let Some(vm) = created.into_iter().find(|v| v.hostname.eq_ignore_ascii_case(hostname)) {
-            return Ok(Some(VmLookup::Created(vm)));
-        }
-        Ok(pending.into_iter().find(|p| p.data.hostname.eq_ignore_ascii_case(hostname)).map(VmLookup::Pending))
+        Ok(self.fleet().await?.find(hostname).map(|v| v.lookup.clone()))
     }
 
     /// Creates a VM unless one with the same host name exists.
     ///
     /// The host name is looked up first, so calling this again after a crash or an ambiguous failure (a
     /// timeout after the API accepted the request) finds the VM instead of creating a second one. The
-    /// create call itself is never retried automatically for the same reason.
+    /// create call itself is never retried automatically for the same reason. Each call lists the account
+    /// (three calls in all); to create many VMs, list once with [`VpsieClient::fleet`] and use
+    /// [`VpsieClient::create_vm_in`].
     pub async fn create_vm(&self, request: &CreateVmRequest) -> Result<CreateOutcome> {
         validate_hostname(&request.hostname)?;
-        if let Some(found) = self.find_vm_by_hostname(&request.hostname).await? {
+        let outcome = self.create_vm_in(&mut self.fleet().await?, request).await?;
+        if matches!(outcome, CreateOutcome::AlreadyExists(_)) {
             tracing::info!(hostname = %request.hostname, "VM already exists; not creating another");
-            return Ok(CreateOutcome::AlreadyExists(found));
         }
-        let body = serde_json::to_value(request).map_err(|e| Error::Config(format!("create request: {e}")))?;
-        self.call::<serde_json::Value>(Call::send("vm.create", Method::POST, self.vm_path(""), Body::Json(body)))
-            .await?;
-        tracing::info!(hostname = %request.hostname, dc = %request.dc_identifier, "VM create requested");
-        Ok(CreateOutcome::Requested)
+        Ok(outcome)
     }
 
     /// Deletes a VM. `password` is the account password the API demands; a wrong one is an
