@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use autoscaler_controller::config::{AuditSink, LeaseTiming, LogFormat};
+use autoscaler_controller::config::{AuditSink, Expander, LeaseTiming, LogFormat};
 use autoscaler_controller::{Config, telemetry};
 use clap::{Parser, ValueEnum};
 
@@ -109,6 +109,42 @@ struct Flags {
     /// gone) is left before it is deleted.
     #[arg(long, env = "VPSIE_AUTOSCALER_ORPHAN_GRACE_SECONDS", default_value_t = 600)]
     orphan_grace_seconds: u64,
+    /// How a scale-up chooses among groups and offerings, for every group (NodeGroup `priority` feeds
+    /// `priority`).
+    #[arg(long, env = "VPSIE_AUTOSCALER_EXPANDER", value_enum, default_value = "least-waste")]
+    expander: ExpanderFlag,
+    /// Seconds between scale-down passes when nothing changes.
+    #[arg(long, env = "VPSIE_AUTOSCALER_SCALE_DOWN_INTERVAL_SECONDS", default_value_t = 10)]
+    scale_down_interval_seconds: u64,
+    /// Most nodes being removed (drained) at once across all groups.
+    #[arg(long, env = "VPSIE_AUTOSCALER_MAX_CONCURRENT_REMOVALS", default_value_t = 10)]
+    max_concurrent_removals: usize,
+    /// Nodes launched within the runaway window that never take their pods before a group stops launching.
+    #[arg(long, env = "VPSIE_AUTOSCALER_RUNAWAY_LIMIT", default_value_t = 3)]
+    runaway_limit: usize,
+    /// Seconds back the runaway guard counts launches.
+    #[arg(long, env = "VPSIE_AUTOSCALER_RUNAWAY_WINDOW_SECONDS", default_value_t = 600)]
+    runaway_window_seconds: u64,
+    /// Seconds a group stays paused once the runaway guard trips.
+    #[arg(long, env = "VPSIE_AUTOSCALER_RUNAWAY_BACKOFF_SECONDS", default_value_t = 300)]
+    runaway_backoff_seconds: u64,
+    /// Seconds a consolidation waits before it acts, re-planned from fresh state then.
+    #[arg(long, env = "VPSIE_AUTOSCALER_CONSOLIDATION_VALIDATION_SECONDS", default_value_t = 15)]
+    consolidation_validation_seconds: u64,
+    /// Seconds during which a workload consolidation moved is not moved by consolidation again.
+    #[arg(long, env = "VPSIE_AUTOSCALER_CONSOLIDATION_CHURN_GUARD_SECONDS", default_value_t = 3600)]
+    consolidation_churn_guard_seconds: u64,
+}
+
+/// `--expander` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExpanderFlag {
+    /// The option leaving the least CPU and memory idle.
+    LeastWaste,
+    /// The lowest monthly price per pod.
+    Cheapest,
+    /// The highest NodeGroup priority, then least waste.
+    Priority,
 }
 
 /// `":8080"` is every interface; `"127.0.0.1:8080"` one.
@@ -162,6 +198,18 @@ impl Flags {
         c.kubernetes_version = self.kubernetes_version.filter(|v| !v.is_empty());
         c.drain_timeout = Duration::from_secs(self.drain_timeout_seconds.max(1));
         c.orphan_grace = Duration::from_secs(self.orphan_grace_seconds.max(1));
+        c.expander = match self.expander {
+            ExpanderFlag::LeastWaste => Expander::LeastWaste,
+            ExpanderFlag::Cheapest => Expander::Cheapest,
+            ExpanderFlag::Priority => Expander::Priority,
+        };
+        c.scale_down_interval = Duration::from_secs(self.scale_down_interval_seconds.max(1));
+        c.max_concurrent_removals = self.max_concurrent_removals.max(1);
+        c.runaway.limit = self.runaway_limit.max(1);
+        c.runaway.window = Duration::from_secs(self.runaway_window_seconds.max(1));
+        c.runaway.backoff = Duration::from_secs(self.runaway_backoff_seconds.max(1));
+        c.consolidation_validation_delay = Duration::from_secs(self.consolidation_validation_seconds);
+        c.consolidation_churn_guard = Duration::from_secs(self.consolidation_churn_guard_seconds);
         Ok(c)
     }
 }

@@ -23,11 +23,22 @@ pub const ANNOTATION_KARPENTER_DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disru
 pub const ANNOTATION_SAFE_TO_EVICT: &str = "cluster-autoscaler.kubernetes.io/safe-to-evict";
 /// Node annotation: never scale this node down.
 pub const ANNOTATION_SCALE_DOWN_DISABLED: &str = "autoscaler.vpsie.com/scale-down-disabled";
+/// Node annotation written by the scale-down loop: since when (RFC 3339) the node has been unneeded. It
+/// survives a restart, so the stabilization window does not start again.
+pub const ANNOTATION_UNNEEDED_SINCE: &str = "autoscaler.vpsie.com/unneeded-since";
+/// VPSieNode annotation: the correlation id of the decision that created or removed it.
+pub const ANNOTATION_DECISION: &str = "autoscaler.vpsie.com/decision";
+/// VPSieNode annotation: what created it (`scale-up`, `headroom`, `min-nodes`, `consolidation`).
+pub const ANNOTATION_CREATED_FOR: &str = "autoscaler.vpsie.com/created-for";
+/// VPSieNode annotation on a consolidation's replacement: the nodes it replaces, comma-separated.
+pub const ANNOTATION_REPLACES: &str = "autoscaler.vpsie.com/replaces";
 
 /// Taint put on a node being drained so the scheduler places nothing new on it.
 pub const TAINT_TO_BE_DELETED: &str = "autoscaler.vpsie.com/to-be-deleted";
 /// Startup taint on new nodes until they are initialised.
 pub const TAINT_INITIALIZING: &str = "autoscaler.vpsie.com/initializing";
+/// `PreferNoSchedule` taint the scale-down loop puts on a node it is about to remove, so new pods avoid it.
+pub const TAINT_DELETION_CANDIDATE: &str = "autoscaler.vpsie.com/deletion-candidate";
 
 /// Finalizer on NodeGroups: remove its VPSieNodes before the group goes.
 pub const FINALIZER_NODEGROUP: &str = "autoscaler.vpsie.com/nodegroup-cleanup";

@@ -127,7 +127,6 @@ fn invalid_nodegroups() -> Vec<InvalidCase> {
             "spec.scaleUpPolicy.stabilizationWindowSeconds",
         ),
         ("negative cooldown", vec![("spec/cooldownSeconds", json!(-1))], "spec.cooldownSeconds"),
-        ("unknown expander", vec![("spec/expander", json!("random"))], "spec.expander"),
         ("priority out of range", vec![("spec/priority", json!(5000))], "spec.priority"),
         (
             "reserved label kubernetes.io",
@@ -233,7 +232,7 @@ async fn crds_validate_in_the_real_apiserver() {
     let seed: DynamicObject = serde_json::from_value(sample()).unwrap();
     let created = ngs.create(&PostParams::default(), &seed).await.unwrap();
     assert_eq!(created.data["spec"]["cooldownSeconds"], 600);
-    assert_eq!(created.data["spec"]["expander"], "leastWaste");
+    assert_eq!(created.data["spec"]["priority"], 0);
 
     // Every malformed manifest is refused, naming the field.
     let cases = invalid_nodegroups();

@@ -1,7 +1,7 @@
 //! Offline checks: serde round-trips and defaults, and the shape of the generated CRDs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use autoscaler_api::nodegroup::{ConsolidationPolicy, Expander, ProvisioningMode, TaintEffect};
+use autoscaler_api::nodegroup::{ConsolidationPolicy, ProvisioningMode, TaintEffect};
 use autoscaler_api::{NodeGroup, VPSieNode, VPSieNodePhase, crds};
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
@@ -16,7 +16,7 @@ fn the_seed_manifest_parses_with_defaults() {
     assert_eq!(s.offering_ids.as_deref(), Some(&["small-2cpu-4gb".to_owned(), "medium-4cpu-8gb".to_owned()][..]));
     assert_eq!(s.scale_down_policy.stabilization_window_seconds, 600);
     assert_eq!(s.cooldown_seconds, 600);
-    assert_eq!(s.expander, Expander::LeastWaste);
+    assert_eq!(s.priority, 0);
     assert_eq!(s.provisioning_timeout_seconds, 900);
     assert_eq!(s.registration_timeout_seconds, 900);
     assert_eq!(s.provisioning_mode(), ProvisioningMode::Vm);
@@ -46,7 +46,7 @@ fn full_objects_round_trip() {
             "minNodes": 1, "maxNodes": 5, "datacenterID": "dc", "osImageID": "os",
             "offeringSelector": {"categories": ["Compute Optimized"], "minCPU": 4, "maxMonthlyPrice": 200.0},
             "labels": {"pool": "gpu"}, "taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}],
-            "expander": "priority", "priority": 10,
+            "priority": 10,
             "provisioning": {"mode": "managedCluster", "managedCluster": {"clusterIdentifier": "c-1"}},
             "limits": {"maxMonthlyCost": 1000.0, "maxCPU": 64},
             "disruption": {"budgets": [{"nodes": "10%", "schedule": "0 9 * * 1-5", "duration": "8h"}]}

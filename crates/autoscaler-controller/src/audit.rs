@@ -25,6 +25,8 @@ pub enum Action {
     ScaleUp,
     /// A scale-down decision (VPSieNodes to delete).
     ScaleDown,
+    /// A consolidation: nodes replaced by fewer or cheaper ones.
+    Consolidate,
     /// A VM create request sent to VPSie.
     VmCreate,
     /// A VM delete request sent to VPSie.
@@ -42,6 +44,7 @@ impl Action {
         match self {
             Action::ScaleUp => "scale_up",
             Action::ScaleDown => "scale_down",
+            Action::Consolidate => "consolidate",
             Action::VmCreate => "vm_create",
             Action::VmDelete => "vm_delete",
             Action::NodeTermination => "node_termination",

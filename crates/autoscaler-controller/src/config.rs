@@ -1,6 +1,8 @@
 //! What the binary's flags become. [`Config::validate`] refuses combinations that cannot work, naming the
 //! flag.
 
+/// How a scale-up chooses among groups and offerings (the decision core's expander).
+pub use autoscaler_decision::groups::Expander;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -101,6 +103,24 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// How long a VM or Node nobody claims is left before the orphan collector deletes it.
     pub orphan_grace: Duration,
+    /// How one scale-up chooses among groups and offerings (one for every group, as in the Cluster
+    /// Autoscaler; NodeGroup `priority` feeds `Priority`).
+    pub expander: Expander,
+    /// How newly unschedulable pods are batched into one scale-up decision.
+    pub scale_up_window: crate::scale_up::batch::Window,
+    /// The runaway guard: launches that never become usable pause their group.
+    pub runaway: crate::scale_up::runaway::Guard,
+    /// How often the scale-down and consolidation loop runs when nothing changes.
+    pub scale_down_interval: Duration,
+    /// How long a node whose removal failed (its drain was refused) is left alone before it may be chosen
+    /// again.
+    pub scale_down_retry_delay: Duration,
+    /// Most nodes being removed (drained) at once across all groups.
+    pub max_concurrent_removals: usize,
+    /// A workload moved by consolidation is not moved again by consolidation within this period.
+    pub consolidation_churn_guard: Duration,
+    /// How long a consolidation waits before acting, to re-check its plan against fresh state.
+    pub consolidation_validation_delay: Duration,
 }
 
 impl Config {
@@ -134,6 +154,14 @@ impl Config {
             kubernetes_version: None,
             drain_timeout: Duration::from_secs(600),
             orphan_grace: Duration::from_secs(600),
+            expander: Expander::LeastWaste,
+            scale_up_window: crate::scale_up::batch::Window::default(),
+            runaway: crate::scale_up::runaway::Guard::default(),
+            scale_down_interval: Duration::from_secs(10),
+            scale_down_retry_delay: Duration::from_secs(300),
+            max_concurrent_removals: 10,
+            consolidation_churn_guard: Duration::from_secs(3600),
+            consolidation_validation_delay: Duration::from_secs(15),
         }
     }
 

@@ -38,6 +38,8 @@ pub struct Context {
     pub health: Health,
     /// Graceful shutdown: register work with `shutdown.start_work()`; none starts once it has begun.
     pub shutdown: Shutdown,
+    /// What the scaling loops tell the NodeGroup controller (the only writer of NodeGroup status).
+    pub notes: crate::decisions::Notes,
 }
 
 impl std::fmt::Debug for Context {
@@ -56,12 +58,23 @@ impl Context {
 impl Context {
     /// Writes one audit line for an action this replica took; a failed write is logged, never fatal.
     pub fn audit_action(&self, action: crate::audit::Action, object: String, why: &str) {
+        self.audit_decision(action, object, why, None);
+    }
+
+    /// Writes one audit line for an action of the decision `correlation_id`.
+    pub fn audit_decision(
+        &self,
+        action: crate::audit::Action,
+        object: String,
+        why: &str,
+        correlation_id: Option<&str>,
+    ) {
         let entry = crate::audit::Entry {
             who: self.config.identity.clone(),
             action,
             object,
             why: why.to_owned(),
-            correlation_id: None,
+            correlation_id: correlation_id.map(str::to_owned),
             dry_run: self.config.dry_run,
         };
         if let Err(e) = self.audit.record(entry) {

@@ -15,8 +15,10 @@ pub mod audit;
 pub mod catalog;
 pub mod cluster;
 pub mod config;
+pub mod consolidation;
 pub mod context;
 pub mod credentials;
+pub mod decisions;
 pub mod error;
 pub mod events;
 pub mod failpoint;
@@ -27,6 +29,8 @@ pub mod nodegroup;
 pub mod orphans;
 pub mod planning;
 pub mod provision;
+pub mod scale_down;
+pub mod scale_up;
 pub mod shutdown;
 pub mod telemetry;
 
@@ -248,6 +252,7 @@ pub async fn run(config: Config, signal: impl std::future::Future<Output = ()> +
         audit: audit.clone(),
         health: health.clone(),
         shutdown: stop.clone(),
+        notes: decisions::Notes::default(),
     };
     tasks.push(spawn_spec_auditor(changes_rx, audit, leadership.clone()));
     tasks.push(catalog::spawn(
@@ -263,6 +268,8 @@ pub async fn run(config: Config, signal: impl std::future::Future<Output = ()> +
     tasks.push(lifecycle::spawn(ctx.clone()));
     tasks.push(nodegroup::spawn(ctx.clone()));
     tasks.push(orphans::spawn(ctx.clone()));
+    tasks.push(scale_up::spawn(ctx.clone()));
+    tasks.push(scale_down::spawn(ctx.clone()));
     tracing::info!(identity = %config.identity, dry_run = ctx.config.dry_run, cluster_id = %ctx.config.cluster_id, "operator running");
 
     signal.await;

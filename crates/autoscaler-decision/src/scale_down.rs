@@ -234,14 +234,16 @@ pub fn plan_scale_down(input: ScaleDownInput<'_>) -> ScaleDownPlan {
         let n = &input.nodes[i];
         let group = &input.groups[g];
         let keep = |code: &str, message: String| Kept { node: n.name.clone(), code: code.into(), message };
-        if let Err((code, message)) = group_allows_one_more(group, input.nodes, removed_per_group[g]) {
-            plan.kept.push(keep(code, message));
-            continue;
-        }
+        // A pod that may not be evicted is the node's own reason and is reported before the group's
+        // minimum or budget, which another node's removal may have used up.
         let moving: Vec<&Pod> = cluster[i].pods.iter().filter(|p| p.needs_eviction()).collect();
         if let Some((code, message)) =
             moving.iter().find_map(|p| pod_blocker(p, input.pdbs, group.scale_down.allow_local_storage))
         {
+            plan.kept.push(keep(code, message));
+            continue;
+        }
+        if let Err((code, message)) = group_allows_one_more(group, input.nodes, removed_per_group[g]) {
             plan.kept.push(keep(code, message));
             continue;
         }

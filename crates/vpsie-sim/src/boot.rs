@@ -33,6 +33,8 @@ pub struct BootedVm {
     pub join_delay: Duration,
     /// It boots but its kubelet never registers (fault `never_join`, taken when it was created).
     pub never_joins: bool,
+    /// Taints its Node registers with besides its kubelet flags (setting `join_taints`).
+    pub extra_taints: String,
     /// The managed cluster it belongs to, for managed-cluster nodes.
     pub cluster_identifier: Option<String>,
 }

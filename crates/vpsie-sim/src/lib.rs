@@ -127,6 +127,7 @@ impl Sim {
             disk_gib: 0,
             join_delay: Duration::ZERO,
             never_joins: false,
+            extra_taints: String::new(),
             cluster_identifier: None,
         });
     }

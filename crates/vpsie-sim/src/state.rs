@@ -61,6 +61,10 @@ pub struct VmRec {
     pub power: bool,
     /// Creation time.
     pub created_on: String,
+    /// When its create request was taken, in milliseconds since the Unix epoch (the ground truth for how
+    /// soon a client asked for this VM).
+    #[serde(default)]
+    pub requested_at_ms: i64,
     /// Boots but never joins a cluster (fault taken at create).
     pub never_joins: bool,
     /// Became active (fault `never_active`: listed, but inactive, powered off and without an IP).
@@ -68,7 +72,7 @@ pub struct VmRec {
 }
 
 impl VmRec {
-    pub(crate) fn booted(&self, join_delay: Duration) -> BootedVm {
+    pub(crate) fn booted(&self, join_delay: Duration, extra_taints: &str) -> BootedVm {
         BootedVm {
             identifier: self.identifier.clone(),
             hostname: self.hostname.clone(),
@@ -84,6 +88,7 @@ impl VmRec {
             disk_gib: self.offer.ssd,
             join_delay,
             never_joins: self.never_joins,
+            extra_taints: extra_taints.to_owned(),
             cluster_identifier: None,
         }
     }
@@ -253,6 +258,10 @@ pub struct LoggedRequest {
     /// The `User-Agent` header (tells the replicas of a client apart).
     #[serde(default)]
     pub user_agent: String,
+    /// When the request arrived, in milliseconds since the Unix epoch (the ground truth for how soon a
+    /// client asked for something, e.g. a VM after a pod went pending).
+    #[serde(default)]
+    pub received_at_ms: i64,
 }
 
 /// Settings that can change at run time.
@@ -285,6 +294,11 @@ pub struct RuntimeSettings {
     /// off, no IP (a VM stuck in provisioning that can still be deleted).
     #[serde(default)]
     pub never_active: bool,
+    /// Taints every Node registered from now on carries besides those its kubelet flags ask for, in
+    /// `--register-with-taints` form (`key[=value]:Effect`, comma-separated): a node agent that never
+    /// removes its startup taint, for runaway-launch tests. Empty: none.
+    #[serde(default)]
+    pub join_taints: String,
 }
 
 /// The whole world.
@@ -346,6 +360,7 @@ impl State {
                 pending_visibility_delay_ms: 0,
                 join_delay_ms: 0,
                 never_join: false,
+                join_taints: String::new(),
                 never_active: false,
             },
             next_id: 1000,
@@ -427,6 +442,7 @@ impl State {
             user_data: req.user_data,
             power: true,
             created_on: now_rfc3339(),
+            requested_at_ms: jiff::Timestamp::now().as_millisecond(),
             never_joins: self.settings.never_join,
             active: !self.settings.never_active,
         };
@@ -465,7 +481,7 @@ impl State {
         self.pending = waiting;
         for mut p in due {
             if p.vm.active {
-                booted.push(p.vm.booted(join_delay));
+                booted.push(p.vm.booted(join_delay, &self.settings.join_taints));
             } else {
                 p.vm.power = false;
                 p.vm.default_ip.clear();
@@ -494,6 +510,7 @@ impl State {
                     disk_gib: size.as_ref().map_or(0, |s| s.disk),
                     join_delay,
                     never_joins: p.never_joins,
+                    extra_taints: self.settings.join_taints.clone(),
                     cluster_identifier: Some(cluster.identifier.clone()),
                 });
                 cluster.nodes.push(p.node);

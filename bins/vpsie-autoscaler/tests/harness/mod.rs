@@ -2,6 +2,8 @@
 //! RBAC of `deploy/rbac/`, the binary running under its ServiceAccount's token, and vpsie-sim for VPSie.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod nodes;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

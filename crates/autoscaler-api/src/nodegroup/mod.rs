@@ -82,10 +82,9 @@ pub struct NodeGroupSpec {
     #[serde(default = "NodeGroupSpec::default_cooldown")]
     #[schemars(range(min = 0, max = 86400))]
     pub cooldown_seconds: i32,
-    /// How a scale-up chooses among groups and offerings. Default leastWaste.
-    #[serde(default)]
-    pub expander: Expander,
-    /// Priority of this group for the `priority` expander; higher wins. Default 0.
+    /// Priority of this group for the operator's `--expander=priority`; higher wins. Default 0. (The
+    /// expander is one operator flag for every group, as in the Cluster Autoscaler: one scale-up decision
+    /// places pods across all groups at once.)
     #[serde(default)]
     #[schemars(range(min = -1000, max = 1000))]
     pub priority: i32,

@@ -87,7 +87,7 @@ impl Default for ScaleDownPolicy {
     }
 }
 
-/// How a scale-up chooses among groups and offerings.
+/// How a scale-up chooses among groups and offerings (the operator's `--expander`, one for all groups).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Expander {

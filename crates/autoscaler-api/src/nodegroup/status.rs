@@ -37,6 +37,9 @@ pub struct NodeGroupStatus {
     /// The last scaling decision, in one line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decision: Option<LastDecision>,
+    /// What the last consolidation of the group saves per month, in USD (estimated from offering prices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_monthly_savings: Option<f64>,
     /// Offerings temporarily avoided after failures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offering_backoff: Vec<OfferingBackoff>,
@@ -72,6 +75,9 @@ pub struct LastDecision {
     pub time: Time,
     /// One human sentence, e.g. "added 3 x sc-4cpu-8gb for 11 pending pods".
     pub summary: String,
+    /// The decision's correlation id, as in the operator's logs, Events and audit lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 /// An offering avoided until a time.

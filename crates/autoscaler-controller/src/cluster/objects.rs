@@ -5,7 +5,9 @@
 //! So a pod keeps its name, namespace and binding, and shares its model (the *template*) with every pod whose
 //! model is equal: at 30,000 pods from a few hundred workloads that is a few hundred models, not 30,000.
 
-use autoscaler_api::constants::{LABEL_NODEGROUP, LABEL_OFFERING};
+use autoscaler_api::constants::{
+    ANNOTATION_SCALE_DOWN_DISABLED, ANNOTATION_UNNEEDED_SINCE, LABEL_NODEGROUP, LABEL_OFFERING,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,6 +26,10 @@ pub struct NodeEntry {
     pub model: Node,
     /// `spec.providerID`.
     pub provider_id: Option<String>,
+    /// Since when the scale-down loop has found it unneeded (its annotation), if it has.
+    pub unneeded_since: Option<jiff::Timestamp>,
+    /// Annotated `autoscaler.vpsie.com/scale-down-disabled: "true"`: never scaled down or consolidated.
+    pub scale_down_disabled: bool,
 }
 
 /// Where a pod stands.
@@ -189,7 +195,15 @@ pub fn node(n: K8sNode) -> Converted<NodeEntry> {
         Ok(mut model) => {
             model.group = model.labels.get(LABEL_NODEGROUP).cloned();
             model.offering = model.labels.get(LABEL_OFFERING).cloned();
-            Converted::Keep(NodeEntry { model, provider_id: n.spec.and_then(|s| s.provider_id) })
+            let annotations = n.metadata.annotations.as_ref();
+            let annotation = |key: &str| annotations.and_then(|a| a.get(key));
+            Converted::Keep(NodeEntry {
+                model,
+                unneeded_since: annotation(ANNOTATION_UNNEEDED_SINCE).and_then(|v| v.parse().ok()),
+                scale_down_disabled: annotation(ANNOTATION_SCALE_DOWN_DISABLED)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                provider_id: n.spec.and_then(|s| s.provider_id),
+            })
         }
         Err(e) => Converted::Failed(e.to_string()),
     }

@@ -209,11 +209,15 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
             && vpsienodes.contains_key(&node.name)
         {
             *group_sizes.entry(g.clone()).or_default() += 1;
-            if !node.ready {
-                let timeout = groups.get(&g).map_or(900, |ng| i64::from(ng.spec.registration_timeout_seconds));
-                if now.as_second() - node.created_at > timeout {
-                    continue; // unready past its registration timeout: no longer capacity
-                }
+            let timeout = groups.get(&g).map_or(900, |ng| i64::from(ng.spec.registration_timeout_seconds));
+            let young = now.as_second() - node.created_at <= timeout;
+            if !node.ready && !young {
+                continue; // unready past its registration timeout: no longer capacity
+            }
+            // A node still starting: unready, or Ready while the controller-manager or its agents have not
+            // yet removed their taints (that takes a moment after Ready). Within its registration timeout
+            // it is seen as it will be once started.
+            if young {
                 let startup: Vec<String> = groups
                     .get(&g)
                     .map(|ng| ng.spec.startup_taints.iter().map(|t| t.key.clone()).collect())

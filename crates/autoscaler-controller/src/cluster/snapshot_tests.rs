@@ -184,6 +184,14 @@ fn a_starting_node_of_ours_is_capacity_without_its_startup_taints() {
     assert_eq!(p.on_existing, vec![("shop/web-0".to_owned(), "general-aaaaa".to_owned())]);
     assert!(p.new_nodes.is_empty());
 
+    // Ready a moment before the controller-manager lifts `not-ready`: still starting, still capacity.
+    let c = cluster_with(nodegroup(json!({})));
+    insert_node(&c, "general-aaaaa", true, taints.clone(), "2026-12-01T10:03:00Z");
+    c.vpsienodes.insert("general-aaaaa", vpsienode("general-aaaaa", "id-4-8", "Joining"));
+    insert_pod(&c, pending_pod("web-0", "1", "1Gi"));
+    let p = plan_of(&build(&c, &catalog(), now()));
+    assert!(p.new_nodes.is_empty(), "a Ready node still losing its start-up taints takes the pod: {p:?}");
+
     // A Node we did not create keeps its taints.
     let c = cluster_with(nodegroup(json!({})));
     insert_node(&c, "foreign", false, taints, "2026-12-01T10:03:00Z");

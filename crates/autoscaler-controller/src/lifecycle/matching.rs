@@ -116,7 +116,12 @@ mod tests {
         nodes
             .iter()
             .map(|(name, pid)| {
-                let entry = NodeEntry { model: Node::new(name, 1000, 1 << 30), provider_id: pid.map(str::to_owned) };
+                let entry = NodeEntry {
+                    model: Node::new(name, 1000, 1 << 30),
+                    provider_id: pid.map(str::to_owned),
+                    unneeded_since: None,
+                    scale_down_disabled: false,
+                };
                 (Box::from(*name), Box::new(entry))
             })
             .collect()

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use autoscaler_api::nodegroup::ProvisioningMode;
-use autoscaler_api::{VPSieNode, VPSieNodeStatus};
+use autoscaler_api::{VPSieNode, VPSieNodePhase, VPSieNodeStatus};
 use kube::ResourceExt;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -28,6 +28,16 @@ use phase::DrainState;
 
 /// The longest a pass waits when nothing asks for an earlier one.
 const IDLE: Duration = Duration::from_secs(10);
+/// How long a VPSie listing serves passes while every VPSieNode is Ready and none is going away. Passes
+/// run on every Node change (heartbeats included); listing each time would spend the VPSie request budget
+/// that the next scale-up's creates need.
+const STEADY_LISTING: Duration = Duration::from_secs(30);
+/// How long a listing serves passes while nodes are being created (a scale-up changes VPSieNodes and Nodes
+/// many times a second). A listing never shows a VM this process asked for and the API has not listed yet,
+/// but the listing carries this process's own create requests forward, so nothing is asked for twice; a
+/// VM becoming active is seen up to this much later. Deletions and failures always list afresh: a
+/// finalizer is released only on a listing made after the delete.
+const GROWING_LISTING: Duration = Duration::from_secs(2);
 
 /// What the controller remembers between passes (lost on restart, rebuilt from status and listings).
 #[derive(Debug, Default)]
@@ -42,6 +52,8 @@ pub struct Memory {
     drains: HashMap<String, DrainState>,
     /// Failed drains in a row by VPSieNode uid (sets the retry delay).
     drain_failures: HashMap<String, u32>,
+    /// The last VPSie listing, with when it was made.
+    listing: Option<(tokio::time::Instant, vpsie_client::Fleet)>,
 }
 
 /// Shared between passes and drain tasks.
@@ -130,7 +142,23 @@ pub async fn pass(ctx: &Context, shared: &Shared) -> Duration {
     // Oldest request first: managed additions then claim nodes in request order, the same on every pass.
     all.sort_by_cached_key(|v| (shared.status_of(v).created_at.map(|t| t.0), v.name_any()));
     shared.retain(&all.iter().filter_map(|v| v.uid()).collect());
+    // A recent listing serves while nothing is going away: long when every VPSieNode is Ready, briefly
+    // while nodes are being created.
+    let going = all
+        .iter()
+        .any(|v| v.metadata.deletion_timestamp.is_some() || shared.status_of(v).phase == VPSieNodePhase::Failed);
+    let steady = all.iter().all(|v| shared.status_of(v).phase == VPSieNodePhase::Ready);
+    let fresh_for = if steady { STEADY_LISTING } else { GROWING_LISTING };
+    let recent =
+        shared.with(|m| m.listing.as_ref().filter(|(at, _)| at.elapsed() < fresh_for).map(|(at, f)| (*at, f.clone())));
     let mut pass = Pass::new(client);
+    let reused = match recent {
+        Some((at, fleet)) if !going => {
+            pass = pass.with_fleet(fleet);
+            Some(at)
+        }
+        _ => None,
+    };
     pass.claimed = all
         .iter()
         .filter(|v| v.spec.provisioning_mode == ProvisioningMode::ManagedCluster)
@@ -141,6 +169,10 @@ pub async fn pass(ctx: &Context, shared: &Shared) -> Duration {
     for vn in &all {
         let after = reconcile::reconcile(ctx, shared, &mut pass, &nodes_by_provider, vn).await;
         next = next.min(after);
+    }
+    if let Some(fleet) = pass.listed() {
+        let at = reused.unwrap_or_else(tokio::time::Instant::now);
+        shared.with(|m| m.listing = Some((at, fleet.clone())));
     }
     next
 }

@@ -69,10 +69,10 @@ impl Shared {
 pub fn spawn(ctx: Context) -> JoinHandle<()> {
     tokio::spawn(async move {
         let shared = Shared::default();
-        // Nothing but the caches and the clock wakes this controller.
-        let never = tokio::sync::Notify::new();
+        // The caches, the scaling loops' notes and the clock wake this controller.
+        let notes = ctx.notes.clone();
         ctx.cluster
-            .on_change(&never, || async {
+            .on_change(notes.waker(), || async {
                 let may = ctx.may_act() && !ctx.shutdown.is_stopping();
                 shared.acting(may);
                 if may {
@@ -224,6 +224,7 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
         scaled_up,
         scaled_down,
         problem: problem.as_deref(),
+        note: &ctx.notes.get(&name),
         now,
     };
     let next = status::compute(&observed);
@@ -294,7 +295,7 @@ fn new_name(group: &str) -> Result<String> {
 }
 
 /// A new VPSieNode of `group` on `offering`, not yet created.
-fn new_member(ctx: &Context, group: &NodeGroup, offering: &str) -> Result<VPSieNode> {
+pub(crate) fn new_member(ctx: &Context, group: &NodeGroup, offering: &str) -> Result<VPSieNode> {
     let name = new_name(&group.name_any())?;
     let spec = &group.spec;
     let owner = OwnerReference {

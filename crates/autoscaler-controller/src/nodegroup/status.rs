@@ -7,6 +7,7 @@ use autoscaler_api::{NodeGroup, NodeGroupStatus, VPSieNode, VPSieNodePhase};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{Api, ResourceExt};
 
+use crate::decisions::GroupNote;
 use crate::error::Result;
 use crate::lifecycle::status::set_condition;
 
@@ -31,6 +32,8 @@ pub struct Observed<'a> {
     pub scaled_down: bool,
     /// Why the group cannot be reconciled, if it cannot.
     pub problem: Option<&'a str>,
+    /// What the scaling loops noted about the group.
+    pub note: &'a GroupNote,
     /// Now.
     pub now: jiff::Timestamp,
 }
@@ -84,9 +87,41 @@ pub fn compute(o: &Observed<'_>) -> NodeGroupStatus {
     if o.scaled_down {
         s.last_scale_down_time = Some(t.clone());
     }
+    // The loops' notes, where newer than what the status holds.
+    let newer = |have: &Option<Time>, noted: Option<jiff::Timestamp>| match (have, noted) {
+        (Some(h), Some(n)) if h.0 >= n => None,
+        (_, n) => n.map(Time),
+    };
+    if let Some(up) = newer(&s.last_scale_up_time, o.note.scaled_up) {
+        s.last_scale_up_time = Some(up);
+    }
+    if let Some(down) = newer(&s.last_scale_down_time, o.note.scaled_down) {
+        s.last_scale_down_time = Some(down);
+    }
+    if let Some(d) = &o.note.last_decision
+        && s.last_decision.as_ref().is_none_or(|have| have.time.0 <= d.time.0)
+    {
+        s.last_decision = Some(d.clone());
+    }
+    if let Some(saving) = o.note.savings {
+        s.estimated_monthly_savings = Some((saving * 100.0).round() / 100.0);
+    }
     let scaling = o.scaled_up || o.scaled_down;
 
     let c = &mut s.conditions;
+    let paused = o.note.paused.as_ref().filter(|p| p.until > o.now);
+    match (paused, o.problem) {
+        (Some(p), _) => set_condition(
+            c,
+            ConditionType::ScaleUpBlocked.as_str(),
+            true,
+            crate::scale_up::RUNAWAY_REASON,
+            &format!("{} (until {})", p.reason, p.until),
+            &t,
+        ),
+        (None, Some(p)) => set_condition(c, ConditionType::ScaleUpBlocked.as_str(), true, "ReconcileFailed", p, &t),
+        (None, None) => set_condition(c, ConditionType::ScaleUpBlocked.as_str(), false, "ScaleUpAllowed", "", &t),
+    }
     match o.problem {
         Some(p) => set_condition(c, ConditionType::Error.as_str(), true, "ReconcileFailed", p, &t),
         None => set_condition(c, ConditionType::Error.as_str(), false, "Reconciled", "", &t),

@@ -88,6 +88,18 @@ impl Pass {
         Self { client, fleet: None, clusters: HashMap::new(), groups: HashMap::new(), claimed: HashSet::new() }
     }
 
+    /// The same pass starting from an earlier listing instead of a new one (see the lifecycle's steady
+    /// state: nothing being created or deleted).
+    pub fn with_fleet(mut self, fleet: Fleet) -> Self {
+        self.fleet = Some(fleet);
+        self
+    }
+
+    /// The listing this pass used, if it listed (or was given one).
+    pub fn listed(&self) -> Option<&Fleet> {
+        self.fleet.as_ref()
+    }
+
     /// The client.
     pub fn client(&self) -> &VpsieClient {
         &self.client

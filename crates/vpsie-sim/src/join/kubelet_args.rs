@@ -65,10 +65,14 @@ impl KubeletArgs {
             })?;
             labels.insert(k.to_owned(), v.to_owned());
         }
+        let taints = Self::parse_taints(&flag(user_data, "--register-with-taints").unwrap_or_default())?;
+        Ok(Self { provider_id, labels, taints })
+    }
+
+    /// Parses a `--register-with-taints` value: `key[=value]:Effect`, comma-separated.
+    pub fn parse_taints(value: &str) -> Result<Vec<RegisterTaint>, NoJoin> {
         let mut taints = Vec::new();
-        for spec in
-            flag(user_data, "--register-with-taints").iter().flat_map(|v| v.split(',')).filter(|p| !p.is_empty())
-        {
+        for spec in value.split(',').filter(|p| !p.is_empty()) {
             let bad = |problem: String| NoJoin::BadFlag { flag: "--register-with-taints", problem };
             let (kv, effect) = spec.rsplit_once(':').ok_or_else(|| bad(format!("{spec:?} has no :Effect")))?;
             if !EFFECTS.contains(&effect) {
@@ -77,7 +81,7 @@ impl KubeletArgs {
             let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
             taints.push(RegisterTaint { key: key.to_owned(), value: value.to_owned(), effect: effect.to_owned() });
         }
-        Ok(Self { provider_id, labels, taints })
+        Ok(taints)
     }
 }
 

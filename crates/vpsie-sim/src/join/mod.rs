@@ -74,9 +74,11 @@ pub fn node_for(vm: &BootedVm) -> Result<Node, NoJoin> {
         labels.insert("node.kubernetes.io/instance-type".to_owned(), vm.offer_nickname.clone());
     }
     labels.extend(args.labels);
+    let extra = KubeletArgs::parse_taints(&vm.extra_taints)?;
     let taints: Vec<Taint> = args
         .taints
         .into_iter()
+        .chain(extra)
         .map(|t| Taint {
             key: t.key,
             value: Some(t.value).filter(|v| !v.is_empty()),

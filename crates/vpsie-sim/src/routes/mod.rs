@@ -158,6 +158,7 @@ fn auth_kind(headers: &HeaderMap) -> &'static str {
 const FAULT_HEADER: &str = "x-sim-fault";
 
 async fn log_request(State(sim): Shared, req: Request, next: Next) -> Response {
+    let received_at_ms = jiff::Timestamp::now().as_millisecond();
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
@@ -167,7 +168,7 @@ async fn log_request(State(sim): Shared, req: Request, next: Next) -> Response {
     let fault = response.headers().get(FAULT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     tracing::debug!(%method, %path, status = response.status().as_u16(), fault = fault.as_deref(), "served");
     let status = response.status().as_u16();
-    sim.lock().log.push(LoggedRequest { method, path, query, status, auth, fault, user_agent });
+    sim.lock().log.push(LoggedRequest { method, path, query, status, auth, fault, user_agent, received_at_ms });
     response
 }
 

@@ -156,7 +156,7 @@ async fn delete(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response
     let password = text(&f, "password").unwrap_or_default();
     let removed = sim.lock().delete_vm(&id, &password, &sim.config.account_password);
     answer(removed.map(|vm| {
-        sim.notify_deleted(&vm.booted(std::time::Duration::ZERO));
+        sim.notify_deleted(&vm.booted(std::time::Duration::ZERO, ""));
         done()
     }))
 }
