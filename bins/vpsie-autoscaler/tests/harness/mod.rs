@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod nodes;
+pub mod workload;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -80,6 +80,11 @@ struct Memory {
     retry_at: HashMap<String, jiff::Timestamp>,
     /// What each node was last told (`ScaleDownBlocked` only when it changes).
     told: HashMap<String, String>,
+    /// With `--dry-run` the clock is not written to the Nodes: it is kept here instead, so a dry run
+    /// still comes to "would remove".
+    dry_since: HashMap<String, jiff::Timestamp>,
+    /// Nodes a dry run already reported it would remove (reported once, not on every pass).
+    dry_reported: BTreeSet<String>,
 }
 
 async fn pass(ctx: &Context, memory: &mut Memory, id: &str) {
@@ -96,8 +101,11 @@ async fn pass(ctx: &Context, memory: &mut Memory, id: &str) {
         ctx.cluster.vpsienodes.read().values().map(|v| (v.name_any(), (**v).clone())).collect();
     let disabled: BTreeSet<String> =
         ctx.cluster.nodes.read().values().filter(|n| n.scale_down_disabled).map(|n| n.model.name.clone()).collect();
-    let since: HashMap<String, jiff::Timestamp> =
+    let mut since: HashMap<String, jiff::Timestamp> =
         ctx.cluster.nodes.read().values().filter_map(|n| n.unneeded_since.map(|t| (n.model.name.clone(), t))).collect();
+    if ctx.config.dry_run {
+        since.extend(memory.dry_since.iter().map(|(n, t)| (n.clone(), *t)));
+    }
 
     // Registered nodes only; every group's budget lifted (applied per removal below), so the plan names
     // every node that could go with the others.
@@ -171,7 +179,13 @@ async fn pass(ctx: &Context, memory: &mut Memory, id: &str) {
 
     let dry = ctx.config.dry_run;
     let node_api: Api<K8sNode> = Api::all(ctx.client.clone());
-    if !dry {
+    if dry {
+        memory.dry_since.extend(step.start.iter().map(|n| (n.clone(), now)));
+        for n in &step.clear {
+            memory.dry_since.remove(n);
+            memory.dry_reported.remove(n);
+        }
+    } else {
         for n in &step.start {
             if let Err(e) = marks::set(&node_api, n, Some(now)).await {
                 tracing::warn!(node = %n, error = %e, "unneeded mark not set; next pass retries");
@@ -184,6 +198,9 @@ async fn pass(ctx: &Context, memory: &mut Memory, id: &str) {
         }
     }
     for node in &step.remove {
+        if dry && !memory.dry_reported.insert(node.clone()) {
+            continue;
+        }
         let Some(r) = plan.remove.iter().find(|r| &r.node == node) else { continue };
         remove(ctx, memory, r, since.get(node).copied(), id, now).await;
     }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autoscaler_api::NodeGroup;
+use autoscaler_api::constants::ANNOTATION_CREATED_FOR;
 use autoscaler_api::nodegroup::{ConditionType, ProvisioningMode};
 use autoscaler_decision::ScaleUpPlan;
 use kube::ResourceExt;
@@ -70,6 +71,9 @@ struct ScaleUp {
     nodes: BTreeSet<String>,
     /// When each group last got a headroom node.
     headroom_at: HashMap<String, Instant>,
+    /// What the last `--dry-run` decision would have added: nothing is created, so the next decision
+    /// plans the same again; it is reported once.
+    last_dry_run: Vec<NewNode>,
 }
 
 impl ScaleUp {
@@ -87,6 +91,7 @@ impl ScaleUp {
             unusable: HashMap::new(),
             nodes: BTreeSet::new(),
             headroom_at: HashMap::new(),
+            last_dry_run: Vec::new(),
         }
     }
 
@@ -226,6 +231,13 @@ impl ScaleUp {
             })
             .collect();
         new_nodes.extend(self.headroom(&snap, &groups, &blocked, &plan, now));
+        if ctx.config.dry_run {
+            if new_nodes == self.last_dry_run {
+                new_nodes.clear();
+            } else {
+                self.last_dry_run = new_nodes.clone();
+            }
+        }
         let apply = Apply { ctx: &ctx, notes: &self.notes, groups: &groups, id, now };
         let created = apply.create(&new_nodes, &self.first_seen).await;
         for name in &created {
@@ -366,11 +378,18 @@ impl ScaleUp {
             if self.headroom_at.get(&model.name).is_some_and(|at| at.elapsed() < window) {
                 continue;
             }
-            // After a restart, the group's last scale-up time stands in for this replica's memory.
-            let last_up = g.status.as_ref().and_then(|s| s.last_scale_up_time.as_ref()).map(|t| t.0);
-            if last_up.is_some_and(|t| now.duration_since(t).unsigned_abs() < window)
-                && !self.headroom_at.contains_key(&model.name)
-            {
+            // After a restart, the group's newest headroom VPSieNode stands in for this replica's memory.
+            let last = self
+                .ctx
+                .cluster
+                .vpsienodes
+                .read()
+                .values()
+                .filter(|v| v.spec.node_group_name == model.name)
+                .filter(|v| v.annotations().get(ANNOTATION_CREATED_FOR).is_some_and(|c| c == "headroom"))
+                .filter_map(|v| v.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                .max();
+            if last.is_some_and(|t| now.duration_since(t).unsigned_abs() < window) {
                 continue;
             }
             let t = headroom::Thresholds::from_percent(policy.cpu_threshold, policy.memory_threshold);
@@ -412,9 +431,7 @@ fn foreign_taint(node: &autoscaler_decision::Node, declared: &[String]) -> bool 
 
 /// Whether a scaling loop launched this VPSieNode (not the NodeGroup controller reaching minNodes).
 fn launched_by_us(v: &autoscaler_api::VPSieNode) -> bool {
-    v.annotations()
-        .get(autoscaler_api::constants::ANNOTATION_CREATED_FOR)
-        .is_some_and(|c| c == "scale-up" || c == "headroom")
+    v.annotations().get(ANNOTATION_CREATED_FOR).is_some_and(|c| c == "scale-up" || c == "headroom")
 }
 
 /// Takes every offering of a blocked group out of the plan (as if backed off); the refusal each pod gets
