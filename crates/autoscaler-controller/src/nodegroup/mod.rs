@@ -147,6 +147,12 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
     }
 
     let now = jiff::Timestamp::now();
+    // A runaway pause a previous process began is taken up again, so this status keeps it.
+    if ctx.notes.get(&name).paused.is_none()
+        && let Some(p) = crate::scale_up::runaway::pause_from_status(group, ctx.config.runaway.backoff, now)
+    {
+        ctx.notes.update(&name, |n| n.paused = Some(p));
+    }
     let uid = group.uid().unwrap_or_default();
     let previous =
         shared.with(|m| m.written.get(&uid).cloned()).unwrap_or_else(|| group.status.clone().unwrap_or_default());

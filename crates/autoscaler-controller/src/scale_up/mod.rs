@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use autoscaler_api::NodeGroup;
 use autoscaler_api::constants::ANNOTATION_CREATED_FOR;
-use autoscaler_api::nodegroup::{ConditionType, ProvisioningMode};
+use autoscaler_api::nodegroup::ProvisioningMode;
 use autoscaler_decision::ScaleUpPlan;
 use kube::ResourceExt;
 use tokio::task::JoinHandle;
@@ -39,8 +39,7 @@ const PERIOD: Duration = Duration::from_secs(10);
 const CACHE_WAIT: Duration = Duration::from_secs(5);
 /// The pause after a wake-up that folds a burst of cache changes into one look at the pending pods.
 const SETTLE: Duration = Duration::from_millis(20);
-/// Condition reason of a group the runaway guard paused.
-pub const RUNAWAY_REASON: &str = "RunawayGuard";
+pub use runaway::RUNAWAY_REASON;
 
 /// Starts the loop.
 pub fn spawn(ctx: Context) -> JoinHandle<()> {
@@ -267,18 +266,13 @@ impl ScaleUp {
                 out.insert(name.clone(), "spec.scaleUpPolicy.enabled is false".to_owned());
                 continue;
             }
-            if let Some(p) = self.notes.get(name).paused.filter(|p| p.until > now) {
+            let paused = self
+                .notes
+                .get(name)
+                .paused
+                .or_else(|| runaway::pause_from_status(g, self.ctx.config.runaway.backoff, now));
+            if let Some(p) = paused.filter(|p| p.until > now) {
                 out.insert(name.clone(), format!("{} (until {})", p.reason, p.until));
-                continue;
-            }
-            let backoff = jiff::SignedDuration::try_from(self.ctx.config.runaway.backoff).unwrap_or_default();
-            let paused = g.status.iter().flat_map(|s| s.conditions.iter()).find(|c| {
-                c.type_ == ConditionType::ScaleUpBlocked.as_str() && c.status == "True" && c.reason == RUNAWAY_REASON
-            });
-            if let Some(c) = paused
-                && c.last_transition_time.0.checked_add(backoff).is_ok_and(|until| until > now)
-            {
-                out.insert(name.clone(), c.message.clone());
             }
         }
         out

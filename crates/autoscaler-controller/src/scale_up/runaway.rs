@@ -5,6 +5,14 @@
 
 use std::time::Duration;
 
+use autoscaler_api::NodeGroup;
+use autoscaler_api::nodegroup::ConditionType;
+
+use crate::decisions::Pause;
+
+/// Condition reason of a group the runaway guard paused.
+pub const RUNAWAY_REASON: &str = "RunawayGuard";
+
 /// The guard's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Guard {
@@ -71,6 +79,18 @@ pub fn trips(guard: &Guard, launches: &[Launch], now: jiff::Timestamp) -> Option
     })
 }
 
+/// The pause a group's status still records (condition `ScaleUpBlocked`, reason [`RUNAWAY_REASON`], set less
+/// than `backoff` ago): how a restarted process keeps a pause its predecessor began.
+pub fn pause_from_status(group: &NodeGroup, backoff: Duration, now: jiff::Timestamp) -> Option<Pause> {
+    let c = group.status.iter().flat_map(|s| s.conditions.iter()).find(|c| {
+        c.type_ == ConditionType::ScaleUpBlocked.as_str() && c.status == "True" && c.reason == RUNAWAY_REASON
+    })?;
+    let until = c.last_transition_time.0.checked_add(jiff::SignedDuration::try_from(backoff).ok()?).ok()?;
+    // The condition's message ends with the "(until …)" the status writer adds; the reason is what precedes it.
+    let reason = c.message.rsplit_once(" (until ").map_or(c.message.as_str(), |(r, _)| r).to_owned();
+    (until > now).then_some(Pause { until, reason })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +127,22 @@ mod tests {
         // Outside the window they no longer count.
         ls[0] = launch("a", 700, Some(600), false, false);
         assert_eq!(trips(&g, &ls, now), None);
+    }
+
+    #[test]
+    fn a_pause_in_the_status_outlives_a_restart_until_its_backoff_ends() {
+        let group: NodeGroup = serde_json::from_value(serde_json::json!({
+            "apiVersion": "autoscaler.vpsie.com/v1alpha1", "kind": "NodeGroup", "metadata": {"name": "web"},
+            "spec": {"minNodes": 0, "maxNodes": 5, "datacenterID": "dc", "offeringIDs": ["a"], "osImageID": "os"},
+            "status": {"conditions": [{"type": "ScaleUpBlocked", "status": "True", "reason": RUNAWAY_REASON,
+                "message": "3 node(s) launched in the last 600s never took the pods they were for (a, b, c); launches paused for 300s (until 1970-01-01T02:51:40Z)",
+                "lastTransitionTime": "1970-01-01T02:46:40Z"}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let backoff = Duration::from_secs(300);
+        let p = pause_from_status(&group, backoff, at(10_100));
+        assert_eq!(p.as_ref().map(|p| p.until), Some(at(10_300)));
+        assert!(p.is_some_and(|p| p.reason.ends_with("launches paused for 300s")), "the until is not repeated");
+        assert_eq!(pause_from_status(&group, backoff, at(10_300)), None, "the backoff is over");
     }
 }
