@@ -92,7 +92,8 @@ async fn admin_api_injects_faults_and_shows_the_log() {
     assert_eq!(http(&sim, "GET", "/__sim/tokens", &[], "").await.json(), json!(["tok-b"]));
 
     let settings = json!({"boot_delay_ms": 10, "never_boot": true, "max_vms": 5, "token_ttl_secs": 60,
-        "string_prices": true, "pending_visibility_delay_ms": 250, "join_delay_ms": 40, "never_join": true, "never_active": true});
+        "string_prices": true, "pending_visibility_delay_ms": 250, "join_delay_ms": 40, "never_join": true, "never_active": true,
+        "join_taints": "example.com/agent-missing:NoSchedule"});
     http(&sim, "POST", "/__sim/settings", &[JSON], &settings.to_string()).await;
     assert_eq!(http(&sim, "GET", "/__sim/settings", &[], "").await.json(), settings);
 }
