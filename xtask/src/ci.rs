@@ -15,9 +15,32 @@ pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
 }
 
+/// Where cargo puts what it builds (`CARGO_TARGET_DIR` or `target/`).
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
+/// Today's date (UTC, `YYYY-MM-DD`) for recorded figures.
+pub(crate) fn today() -> String {
+    let out = Command::new("date").args(["-u", "+%Y-%m-%d"]).output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default()
+}
+
 pub(crate) fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root()).env("K8S_OPENAPI_ENABLED_VERSION", K8S_OPENAPI_VERSION);
+    // `cargo run` hands xtask its own package's variables (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, ...); a
+    // build script among our dependencies tracks them, so a nested build that inherits them rebuilds kube
+    // and its dependencies, and the next plain build rebuilds them back.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            c.env_remove(name.as_ref());
+        }
+    }
     c
 }
 
@@ -69,6 +92,11 @@ pub(crate) fn run(deny: bool) -> anyhow::Result<()> {
 
     println!("==> vpsie-client example against vpsie-sim");
     example()?;
+
+    // The README's first command, end to end: the whole system scales a workload up and down.
+    let mut demo = cargo();
+    demo.args(["run", "--quiet", "--locked", "-p", "xtask", "--", "demo"]);
+    step("cargo xtask demo (scale-up then scale-down)", demo)?;
 
     if deny {
         let mut d = cargo();

@@ -1,9 +1,14 @@
 //! Project automation. `cargo xtask ci` is the single test entry point.
 
+mod bench;
 mod ci;
 mod cluster;
 mod crdgen;
+mod demo;
+mod e2e;
 mod memory;
+mod progress;
+mod stack;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +35,36 @@ enum Command {
     },
     /// Run the vpsie-client example against a freshly started simulator.
     Example,
+    /// The whole system, shown live: control plane, simulated cloud, the operator, a workload scaled up and
+    /// down.
+    Demo {
+        /// Leave everything running at the end (until Ctrl-C) and print how to explore it.
+        #[arg(long)]
+        keep: bool,
+        /// Replicas of the workload that does not fit (500m CPU, 512Mi each).
+        #[arg(long, default_value_t = 20)]
+        replicas: i32,
+    },
+    /// The end-to-end scenarios one by one (operator binary under its ServiceAccount, local control plane,
+    /// vpsie-sim), with a table of results.
+    E2e {
+        /// Only the short smoke: scale-up then scale-down.
+        #[arg(long)]
+        smoke: bool,
+        /// Only scenarios whose name or test contains this text.
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// The operator's reaction (P2) and scale-up (P4) figures beside the anchors, written to
+    /// target/bench/bench.json.
+    Bench {
+        /// Pods of the workload that fits nowhere (at least 200).
+        #[arg(long, default_value_t = 1000)]
+        pods: usize,
+        /// Fail when a figure is worse than this earlier bench.json by more than the tolerance.
+        #[arg(long)]
+        check: Option<std::path::PathBuf>,
+    },
     /// The operator's peak resident memory on a large cluster (kwok nodes, bound pods), printed and written
     /// to target/bench/memory.json.
     Memory {
@@ -66,6 +101,9 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci { no_deny } => ci::run(!no_deny),
         Command::Example => ci::example(),
+        Command::Bench { pods, check } => bench::run(pods, check.as_deref()).await,
+        Command::E2e { smoke, only } => e2e::run(smoke, only.as_deref()),
+        Command::Demo { keep, replicas } => demo::run(demo::DemoOptions { keep, replicas }).await,
         Command::Crdgen { check } => crdgen::run(check),
         Command::Memory { nodes, pods } => memory::run(nodes, pods).await,
         Command::Cluster { action } => match action {

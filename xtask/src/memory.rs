@@ -59,14 +59,7 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
 }
 
 async fn ready(port: u16) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return false };
-    if s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.is_err() {
-        return false;
-    }
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf).await;
-    buf.starts_with(b"HTTP/1.1 200")
+    crate::stack::http_get(port, "/readyz").await.is_some_and(|a| a.status == 200)
 }
 
 fn progress(label: &str, done: usize, total: usize, started: Instant) {
@@ -163,7 +156,7 @@ pub(crate) async fn run(nodes: usize, pods: usize) -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let log = cp.dir().join("operator-memory.log");
-    let binary = crate::ci::root().join("target/release/vpsie-autoscaler");
+    let binary = crate::ci::target_dir().join("release/vpsie-autoscaler");
     // MEMORY_WRAPPER="valgrind --tool=massif" runs the operator under a profiler (figures then are the
     // profiler's; for finding where the memory goes, not for the record).
     let wrapper: Vec<String> =
@@ -236,19 +229,14 @@ pub(crate) async fn run(nodes: usize, pods: usize) -> anyhow::Result<()> {
         mib(file)
     );
     println!("| cache sync from start | {:.1} s | |", synced.as_secs_f64());
-    let out = crate::ci::root().join("target/bench");
+    let out = crate::ci::target_dir().join("bench");
     std::fs::create_dir_all(&out)?;
     let json = serde_json::json!({
         "nodes": nodes, "pods": pods, "peak_rss_mib": mib(peak), "rss_after_sync_mib": mib(now), "rss_anon_mib": mib(anon), "rss_file_mib": mib(file),
         "cache_sync_seconds": synced.as_secs_f64(), "fill_seconds": fill.as_secs_f64(),
-        "date": today(), "machine": format!("{} cores", std::thread::available_parallelism().map_or(0, |n| n.get())),
+        "date": crate::ci::today(), "machine": format!("{} cores", std::thread::available_parallelism().map_or(0, |n| n.get())),
     });
     std::fs::write(out.join("memory.json"), serde_json::to_string_pretty(&json)?)?;
     println!("written to target/bench/memory.json");
     Ok(())
-}
-
-fn today() -> String {
-    let out = Command::new("date").arg("-u").arg("+%Y-%m-%d").output();
-    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default()
 }

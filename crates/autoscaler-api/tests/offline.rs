@@ -13,7 +13,7 @@ fn the_seed_manifest_parses_with_defaults() {
     let ng: NodeGroup = serde_saphyr::from_str(SAMPLE).unwrap();
     let s = &ng.spec;
     assert_eq!((s.min_nodes, s.max_nodes), (2, 10));
-    assert_eq!(s.offering_ids.as_deref(), Some(&["small-2cpu-4gb".to_owned(), "medium-4cpu-8gb".to_owned()][..]));
+    assert_eq!(s.offering_ids.as_deref(), Some(&["sc-2cpu-4gb".to_owned(), "sc-4cpu-8gb".to_owned()][..]));
     assert_eq!(s.scale_down_policy.stabilization_window_seconds, 600);
     assert_eq!(s.cooldown_seconds, 600);
     assert_eq!(s.priority, 0);

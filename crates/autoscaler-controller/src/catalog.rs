@@ -56,6 +56,9 @@ struct State {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     state: Arc<RwLock<State>>,
+    /// Notified when the offers change: whoever found the catalog empty (or without an offering it
+    /// needed) acts at once instead of at its next periodic pass.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl Catalog {
@@ -64,10 +67,35 @@ impl Catalog {
         self.state.read().unwrap_or_else(PoisonError::into_inner).offers.clone()
     }
 
-    /// Replaces the catalog (tests, and the refresher).
+    /// Replaces the catalog (tests, and the refresher); wakes the waiters of [`Catalog::changed`] when the
+    /// offers differ from before.
     pub fn set(&self, offers: Vec<CatalogOffer>, listed: BTreeSet<Location>) {
         metrics::gauge!(CATALOG_OFFERINGS).set(offers.len() as f64);
-        *self.state.write().unwrap_or_else(PoisonError::into_inner) = State { offers, listed };
+        let differs = {
+            let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+            let differs = state.offers != offers;
+            *state = State { offers, listed };
+            differs
+        };
+        if differs {
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// What people read for an offering: its nickname (`sc-4cpu-8gb`) when the catalog knows it, else the
+    /// identifier as given.
+    pub fn name_of(&self, identifier: &str) -> String {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        state
+            .offers
+            .iter()
+            .find(|o| o.identifier == identifier && !o.nickname.is_empty())
+            .map_or_else(|| identifier.to_owned(), |o| o.nickname.clone())
+    }
+
+    /// Notified whenever [`Catalog::set`] changes the offers.
+    pub fn changed(&self) -> &tokio::sync::Notify {
+        &self.changed
     }
 
     fn missing(&self, wanted: &BTreeSet<Location>) -> bool {
@@ -168,4 +196,48 @@ pub fn spawn(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer(id: &str) -> CatalogOffer {
+        CatalogOffer {
+            identifier: id.into(),
+            datacenter: "dc".into(),
+            category: "Shared CPU".into(),
+            nickname: "sc-2cpu-4gb".into(),
+            cpu: 2,
+            ram_mib: 4096,
+            disk_gib: 50,
+            monthly_price: 15.0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_of_offers_wakes_waiters_and_the_same_offers_do_not() {
+        let catalog = Catalog::default();
+        let woken = catalog.changed().notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        catalog.set(vec![offer("a")], BTreeSet::new());
+        assert!(futures::poll!(woken.as_mut()).is_ready(), "the first load wakes");
+
+        let again = catalog.changed().notified();
+        tokio::pin!(again);
+        again.as_mut().enable();
+        catalog.set(vec![offer("a")], BTreeSet::new());
+        assert!(futures::poll!(again.as_mut()).is_pending(), "an unchanged refresh does not");
+        catalog.set(vec![offer("a"), offer("b")], BTreeSet::new());
+        assert!(futures::poll!(again.as_mut()).is_ready(), "a new offer does");
+    }
+
+    #[test]
+    fn offerings_read_by_nickname_when_known() {
+        let catalog = Catalog::default();
+        catalog.set(vec![offer("6775dc77")], BTreeSet::new());
+        assert_eq!(catalog.name_of("6775dc77"), "sc-2cpu-4gb");
+        assert_eq!(catalog.name_of("unknown-id"), "unknown-id");
+    }
 }

@@ -153,14 +153,45 @@ pub(crate) fn api_error(endpoint: &'static str, status: u16, message: String) ->
     }
 }
 
-/// The first `max` characters of a body, on one line, for error messages.
+/// The first `max` characters of a body, on one line, for error messages. An HTML page (a proxy's error
+/// page) is named by its title, not quoted tag by tag.
 pub(crate) fn snippet(body: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    if lower.trim_start().starts_with('<') && lower.contains("<html") {
+        let title = lower
+            .find("<title>")
+            .and_then(|start| lower[start..].find("</title>").map(|end| (start + 7, start + end)))
+            .and_then(|(from, to)| text.get(from..to))
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let shown = title.map_or_else(|| visible_text(&text), str::to_owned);
+        let shown: String = shown.chars().take(max).collect();
+        return if shown.is_empty() { "an HTML page".to_owned() } else { format!("an HTML page \"{shown}\"") };
+    }
     let mut out: String = text.chars().take(max).map(|c| if c.is_control() { ' ' } else { c }).collect();
     if text.chars().count() > max {
         out.push('…');
     }
     out
+}
+
+/// The text of an HTML fragment outside its tags, whitespace collapsed.
+fn visible_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -177,8 +208,19 @@ mod tests {
 
     #[test]
     fn snippet_is_bounded_and_single_line() {
-        let s = snippet(b"<html>\n<body>Bad Gateway</body></html>", 12);
-        assert_eq!(s, "<html> <body…");
+        let s = snippet(b"{\"error\":\n\"Bad Gateway upstream\"}", 12);
+        assert_eq!(s, "{\"error\": \"B…");
+    }
+
+    #[test]
+    fn an_html_error_page_is_named_by_its_title() {
+        let page = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502</h1></center></body></html>";
+        assert_eq!(snippet(page, 200), "an HTML page \"502 Bad Gateway\"");
+        assert_eq!(
+            snippet(b"<!DOCTYPE html><html><body>down for\n maintenance</body></html>", 200),
+            "an HTML page \"down for maintenance\""
+        );
+        assert_eq!(snippet(b"<html><body></body></html>", 200), "an HTML page");
     }
 
     #[test]

@@ -142,11 +142,11 @@ impl Cluster {
         ]
     }
 
-    /// Runs `pass` again and again: after a change to Nodes, VPSieNodes or NodeGroups, after `wake` is
-    /// notified, or when the delay the last pass returned runs out, whichever comes first. The change
+    /// Runs `pass` again and again: after a change to Nodes, VPSieNodes or NodeGroups, after one of `wake`
+    /// is notified, or when the delay the last pass returned runs out, whichever comes first. The change
     /// futures are armed before each pass, so a change made while a pass runs starts the next one at once.
     /// A burst of changes is folded into one pass by a short settle pause.
-    pub async fn on_change<F, Fut>(&self, wake: &tokio::sync::Notify, mut pass: F)
+    pub async fn on_change<F, Fut>(&self, wake: &[&tokio::sync::Notify], mut pass: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Duration>,
@@ -155,18 +155,27 @@ impl Cluster {
         loop {
             let (nodes, vpsienodes, groups) =
                 (self.nodes.notified(), self.vpsienodes.notified(), self.nodegroups.notified());
-            let woken = wake.notified();
-            tokio::pin!(nodes, vpsienodes, groups, woken);
+            tokio::pin!(nodes, vpsienodes, groups);
             nodes.as_mut().enable();
             vpsienodes.as_mut().enable();
             groups.as_mut().enable();
-            woken.as_mut().enable();
+            let mut woken: Vec<_> = wake.iter().map(|w| Box::pin(w.notified())).collect();
+            for w in &mut woken {
+                w.as_mut().enable();
+            }
+            let any_woken = async {
+                if woken.is_empty() {
+                    std::future::pending::<()>().await;
+                } else {
+                    futures::future::select_all(woken).await;
+                }
+            };
             let next = pass().await;
             tokio::select! {
                 () = &mut nodes => {}
                 () = &mut vpsienodes => {}
                 () = &mut groups => {}
-                () = &mut woken => {}
+                () = any_woken => {}
                 () = tokio::time::sleep(next) => {}
             }
             tokio::time::sleep(SETTLE).await;

@@ -184,7 +184,7 @@ impl Consolidator {
     /// Deletes the replaced nodes' VPSieNodes and reports the saving.
     async fn finish(&mut self, ctx: &Context, v: &View<'_>, cmd: &Command) -> bool {
         self.command = None;
-        let summary = summary(&cmd.plan);
+        let summary = summary(&cmd.plan, &ctx.catalog);
         ctx.audit_decision(Action::Consolidate, format!("NodeGroup/{}", cmd.group), &summary, Some(&cmd.id));
         if ctx.config.dry_run {
             ctx.notes.decided(&cmd.group, format!("would consolidate (dry run): {summary}"), &cmd.id, v.now);
@@ -223,8 +223,9 @@ impl Consolidator {
 }
 
 /// "remove web-a, web-b (2 x $29.00) for one sc-2cpu-4gb; saves $43.00/month".
-fn summary(plan: &ConsolidationPlan) -> String {
-    let added = plan.replacement.as_ref().map_or(String::new(), |r| format!(" for one {}", r.offering));
+fn summary(plan: &ConsolidationPlan, catalog: &crate::catalog::Catalog) -> String {
+    let added =
+        plan.replacement.as_ref().map_or(String::new(), |r| format!(" for one {}", catalog.name_of(&r.offering)));
     format!("remove {}{added}; saves ${:.2}/month", plan.remove.join(", "), plan.monthly_saving)
 }
 

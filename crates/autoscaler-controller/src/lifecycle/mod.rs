@@ -123,7 +123,7 @@ pub fn spawn(ctx: Context) -> JoinHandle<()> {
 async fn run(ctx: Context, shared: Shared) {
     let wake = shared.wake.clone();
     ctx.cluster
-        .on_change(&wake, || async {
+        .on_change(&[&wake], || async {
             let may = ctx.may_act() && !ctx.shutdown.is_stopping();
             shared.acting(may);
             if may { pass(&ctx, &shared).await.min(IDLE) } else { IDLE }

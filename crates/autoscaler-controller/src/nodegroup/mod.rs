@@ -69,10 +69,11 @@ impl Shared {
 pub fn spawn(ctx: Context) -> JoinHandle<()> {
     tokio::spawn(async move {
         let shared = Shared::default();
-        // The caches, the scaling loops' notes and the clock wake this controller.
-        let notes = ctx.notes.clone();
+        // The caches, the scaling loops' notes, a catalog change (minNodes waits for the first) and the
+        // clock wake this controller.
+        let (notes, catalog) = (ctx.notes.clone(), ctx.catalog.clone());
         ctx.cluster
-            .on_change(notes.waker(), || async {
+            .on_change(&[notes.waker(), catalog.changed()], || async {
                 let may = ctx.may_act() && !ctx.shutdown.is_stopping();
                 shared.acting(may);
                 if may {
@@ -351,7 +352,8 @@ async fn create_member(
     let (spec, offering) = (&group.spec, vn.spec.offering_id.clone());
     api.create(&PostParams::default(), &vn).await?;
     shared.with(|m| m.created.insert(name.clone(), (group.name_any(), tokio::time::Instant::now())));
-    let note = format!("added VPSieNode {name} ({offering}) to reach minNodes {}", spec.min_nodes);
+    let note =
+        format!("added VPSieNode {name} ({}) to reach minNodes {}", ctx.catalog.name_of(&offering), spec.min_nodes);
     tracing::info!(nodegroup = %group.name_any(), vpsienode = %name, offering, "VPSieNode created for minNodes");
     ctx.events.publish(&group.object_ref(&()), false, "ScaledUp", "Reconcile", &note).await;
     Ok(())

@@ -79,7 +79,7 @@ impl Apply<'_> {
             } else {
                 format!("{} pending pod(s)", n.pods.len())
             };
-            let why = format!("add {} to {} for {what}", n.offering, n.group);
+            let why = format!("add {} to {} for {what}", self.ctx.catalog.name_of(&n.offering), n.group);
             if dry {
                 self.ctx.audit_decision(Action::ScaleUp, format!("NodeGroup/{}", n.group), &why, Some(self.id));
                 tracing::info!(nodegroup = %n.group, offering = %n.offering, "dry run: scale-up would {why}");
@@ -137,7 +137,8 @@ impl Apply<'_> {
             e.1 += c.node.pods.len();
         }
         for (group, (offerings, pods)) in per_group {
-            let added: Vec<String> = offerings.iter().map(|(o, n)| format!("{n} x {o}")).collect();
+            let added: Vec<String> =
+                offerings.iter().map(|(o, n)| format!("{n} x {}", self.ctx.catalog.name_of(o))).collect();
             let verb = if dry { "would add (dry run)" } else { "added" };
             let summary = if pods == 0 {
                 format!("{verb} {} as headroom", added.join(", "))
@@ -175,7 +176,8 @@ impl Apply<'_> {
             } else {
                 format!("VPSieNode {}", c.name)
             };
-            let note = format!("{TRIGGERED}: NodeGroup {} adds {vn} ({})", c.node.group, c.node.offering);
+            let offering = self.ctx.catalog.name_of(&c.node.offering);
+            let note = format!("{TRIGGERED}: NodeGroup {} adds {vn} ({offering})", c.node.group);
             for pod in &c.node.pods {
                 events.push((pod.clone(), "TriggeredScaleUp", false, note.clone()));
             }

@@ -105,7 +105,9 @@ impl ScaleUp {
                 cluster.nodegroups.notified(),
                 cluster.nodes.notified(),
             );
-            tokio::pin!(pods, vns, groups, nodes);
+            let catalog = ctx.catalog.changed().notified();
+            tokio::pin!(pods, vns, groups, nodes, catalog);
+            catalog.as_mut().enable();
             pods.as_mut().enable();
             vns.as_mut().enable();
             groups.as_mut().enable();
@@ -130,6 +132,9 @@ impl ScaleUp {
                 () = &mut vns => {}
                 () = &mut groups => {}
                 () = &mut nodes => {}
+                // Pods that waited for the catalog (none loaded, or not yet a group's datacenter) are
+                // decided again at once.
+                () = &mut catalog => if !self.observed.is_empty() { self.batch.saw(Instant::now()) },
                 () = tokio::time::sleep_until(next) => {}
             }
             // Pods change all the time in a busy cluster: a burst of changes is one look.
