@@ -1,6 +1,7 @@
 //! Project automation. `cargo xtask ci` is the single test entry point.
 
 mod bench;
+mod chaos;
 mod ci;
 mod cluster;
 mod crdgen;
@@ -9,6 +10,7 @@ mod e2e;
 mod memory;
 mod progress;
 mod stack;
+mod workload;
 
 use clap::{Parser, Subcommand};
 
@@ -65,6 +67,13 @@ enum Command {
         #[arg(long)]
         check: Option<std::path::PathBuf>,
     },
+    /// The operator under faults (R1 fault storm, R2 kill -9 loop, R3 leader killed, R7 unknown taints): VMs
+    /// created, duplicates, leaks, budget violations and convergence, one table.
+    Chaos {
+        /// Only this scenario (R1, R2, R3 or R7).
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// The operator's peak resident memory on a large cluster (kwok nodes, bound pods), printed and written
     /// to target/bench/memory.json.
     Memory {
@@ -102,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Ci { no_deny } => ci::run(!no_deny),
         Command::Example => ci::example(),
         Command::Bench { pods, check } => bench::run(pods, check.as_deref()).await,
+        Command::Chaos { only } => chaos::run(only.as_deref()).await,
         Command::E2e { smoke, only } => e2e::run(smoke, only.as_deref()),
         Command::Demo { keep, replicas } => demo::run(demo::DemoOptions { keep, replicas }).await,
         Command::Crdgen { check } => crdgen::run(check),

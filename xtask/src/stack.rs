@@ -156,15 +156,32 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl OperatorProcess {
-    /// Starts `binary` against the stack under the ServiceAccount, with `extra` flags.
+    /// Starts `binary` against the stack under the ServiceAccount, with `extra` flags; logs to
+    /// `operator.log`.
     pub(crate) fn start(stack: &Stack, binary: &Path, extra: &[&str]) -> anyhow::Result<OperatorProcess> {
+        Self::start_as(stack, binary, "vpsie-autoscaler-0", "operator", extra)
+    }
+
+    /// Starts a replica named `identity` whose log (appended to, so restarts add up) is `<file>.log` and
+    /// audit log `<file>.audit.jsonl`.
+    pub(crate) fn start_as(
+        stack: &Stack,
+        binary: &Path,
+        identity: &str,
+        file: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<OperatorProcess> {
         let (health_port, metrics_port) = (free_port()?, free_port()?);
-        let log = stack.dir.join("operator.log");
-        let audit = stack.dir.join("audit.jsonl");
-        let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let log = stack.dir.join(format!("{file}.log"));
+        let audit = stack.dir.join(format!("{file}.audit.jsonl"));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| format!("opening {}", log.display()))?;
         let child = Command::new(binary)
             .args(["--kubeconfig", &stack.sa_kubeconfig.display().to_string()])
-            .args(["--cluster-id", "demo", "--identity", "vpsie-autoscaler-0"])
+            .args(["--cluster-id", "demo", "--identity", identity])
             .args(["--vpsie-base-url", &stack.sim.base_url()])
             .args(["--health-addr", &format!("127.0.0.1:{health_port}")])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
@@ -208,6 +225,17 @@ impl OperatorProcess {
             Some(status) => bail!("the operator exited ({status}); its log: {}", self.log.display()),
             None => Ok(()),
         }
+    }
+
+    /// SIGKILL, as a crash or an OOM kill would end it.
+    pub(crate) fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether `/metrics` says this replica leads.
+    pub(crate) async fn leads(&self) -> bool {
+        self.metric("vpsie_autoscaler_leader").await == Some(1.0)
     }
 
     /// SIGTERM and a wait for a clean exit (it releases its Lease), then SIGKILL if it lingers.

@@ -118,6 +118,13 @@ impl Error {
         )
     }
 
+    /// Whether the request certainly did not take effect: VPSie refused it before acting on it (429, 401),
+    /// or the client never sent it (circuit open). A create that failed this way may be sent again; after
+    /// any other failure (timeout, 5xx, unreadable answer) the VM may exist.
+    pub fn was_not_processed(&self) -> bool {
+        matches!(self, Error::RateLimited { .. } | Error::CircuitOpen { .. } | Error::Unauthorized { .. })
+    }
+
     /// Whether this failure counts against the circuit breaker (the API looks unhealthy).
     pub(crate) fn counts_as_outage(&self) -> bool {
         matches!(self, Error::Server { .. } | Error::Transport { .. })

@@ -94,6 +94,31 @@ async fn a_fleet_never_sends_a_create_twice_and_knows_its_owners() {
 
 /// A VM being created has no identifier: deleting it is refused as "still pending", never reported
 /// as gone, and the API's own answer to a delete naming it ("Server not found") would be a lie.
+/// A create VPSie refused with 429 before acting on it is not remembered as requested: the next attempt
+/// through the same fleet sends it (found by `cargo xtask chaos` R1, where such a node waited for a VM
+/// that was never going to appear until its provisioning timeout).
+#[tokio::test]
+async fn a_create_refused_with_429_is_sent_again_through_the_same_fleet() {
+    let sim = sim().await;
+    let client = token_client(&sim);
+    let owner = Ownership::new("prod", "general");
+    let mut fleet = client.fleet().await.unwrap();
+    sim.add_fault(FaultRule::new(Some("POST"), "/apps/v2/vm", FaultKind::RateLimited { retry_after_secs: 1 }).times(1));
+    let refused = client.create_vm_in(&mut fleet, &request(&sim, "refused-once", &owner)).await;
+    assert!(matches!(refused, Err(ref e) if e.was_not_processed()), "{refused:?}");
+    assert!(!fleet.was_requested("refused-once"));
+    let again = client.create_vm_in(&mut fleet, &request(&sim, "refused-once", &owner)).await.unwrap();
+    assert_eq!(again, CreateOutcome::Requested);
+    assert_eq!(sim.dump().pending.len(), 1, "exactly one VM");
+
+    // An ambiguous failure (the API may have acted) is remembered: never a second request.
+    sim.add_fault(FaultRule::new(Some("POST"), "/apps/v2/vm", FaultKind::FailAfterEffect).times(1));
+    assert!(client.create_vm_in(&mut fleet, &request(&sim, "unclear", &owner)).await.is_err());
+    let after = client.create_vm_in(&mut fleet, &request(&sim, "unclear", &owner)).await.unwrap();
+    assert_eq!(after, CreateOutcome::AlreadyRequested);
+    assert_eq!(sim.dump().pending.len(), 2);
+}
+
 #[tokio::test]
 async fn a_pending_vm_is_never_reported_gone() {
     let sim = sim().await;

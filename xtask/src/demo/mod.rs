@@ -13,21 +13,17 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::Api;
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
 use crate::progress::{self, Timeline};
-use crate::stack::{CloudTiming, MANAGER, OperatorProcess, Stack};
+use crate::stack::{CloudTiming, OperatorProcess, Stack};
+use crate::workload::{Budget, Workload};
 use view::View;
 
 /// The example every user sees first; applied unchanged.
 const EXAMPLE: &str = "deploy/examples/nodegroup-general-purpose.yaml";
-/// The workload's namespace and name.
-const NAMESPACE: &str = "demo";
-const APP: &str = "web";
+/// The workload that does not fit: 500m CPU, 512Mi per pod.
+const WORKLOAD: Workload = Workload { namespace: "demo", app: "web", cpu: "500m", memory: "512Mi" };
 /// Replicas after the scale-down.
 const REPLICAS_AFTER: i32 = 2;
 /// The demo's scale-down window (the example's is 10 minutes, too long to watch).
@@ -109,7 +105,7 @@ async fn demo(opts: &DemoOptions) -> anyhow::Result<Running> {
     );
 
     let group = apply_example(&stack).await?;
-    let mut view = View::new(&stack, &group.name, NAMESPACE, Instant::now());
+    let mut view = View::new(&stack, &group.name, WORKLOAD.namespace, Instant::now());
     let begun = Instant::now();
     let min = group.min_nodes;
     view.until(&format!("{min} Ready Nodes (minNodes)"), Duration::from_secs(180), &mut operator, |o| {
@@ -121,7 +117,7 @@ async fn demo(opts: &DemoOptions) -> anyhow::Result<Running> {
     println!("\n==> a Deployment of {} pods (500m CPU, 512Mi each) that does not fit, with a PDB", opts.replicas);
     let applied_ms = epoch_ms();
     let begun = Instant::now();
-    apply_workload(&stack, opts.replicas).await?;
+    WORKLOAD.apply(&stack, opts.replicas, Some(Budget::MaxUnavailable(1))).await?;
     let replicas = usize::try_from(opts.replicas).unwrap_or_default();
     let up = view
         .until("all pods Running", Duration::from_secs(240), &mut operator, |o| {
@@ -146,7 +142,7 @@ async fn demo(opts: &DemoOptions) -> anyhow::Result<Running> {
          drained (Eviction API, PDB respected) and their VMs deleted"
     );
     let begun = Instant::now();
-    scale_workload(&stack, REPLICAS_AFTER).await?;
+    WORKLOAD.scale(&stack, REPLICAS_AFTER).await?;
     let after = usize::try_from(REPLICAS_AFTER).unwrap_or_default();
     let down = view
         .until("the group back at minNodes", Duration::from_secs(300), &mut operator, |o| {
@@ -212,41 +208,6 @@ async fn apply_example(stack: &Stack) -> anyhow::Result<AppliedGroup> {
     Ok(AppliedGroup { name, min_nodes })
 }
 
-async fn apply_workload(stack: &Stack, replicas: i32) -> anyhow::Result<()> {
-    testenv::create_namespace(&stack.admin, NAMESPACE).await?;
-    let deployment: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": APP, "namespace": NAMESPACE},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": APP}},
-            "template": {"metadata": {"labels": {"app": APP}},
-                "spec": {"containers": [{"name": APP, "image": "registry.example.com/web:1.0",
-                    "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}}}]}}}
-    }))?;
-    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
-        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-        "metadata": {"name": APP, "namespace": NAMESPACE},
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": APP}}}
-    }))?;
-    let pp = PatchParams::apply(MANAGER).force();
-    Api::<PodDisruptionBudget>::namespaced(stack.admin.clone(), NAMESPACE)
-        .patch(APP, &pp, &Patch::Apply(&pdb))
-        .await
-        .context("applying the PodDisruptionBudget")?;
-    Api::<Deployment>::namespaced(stack.admin.clone(), NAMESPACE)
-        .patch(APP, &pp, &Patch::Apply(&deployment))
-        .await
-        .context("applying the Deployment")?;
-    Ok(())
-}
-
-async fn scale_workload(stack: &Stack, replicas: i32) -> anyhow::Result<()> {
-    Api::<Deployment>::namespaced(stack.admin.clone(), NAMESPACE)
-        .patch(APP, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": replicas}})))
-        .await
-        .context("scaling the Deployment")?;
-    Ok(())
-}
-
 fn epoch_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
@@ -294,7 +255,10 @@ async fn keep_running(running: &Running) -> anyhow::Result<()> {
     println!("  export KUBECONFIG={kubeconfig}");
     println!("  alias kubectl={kubectl}");
     println!("  kubectl get nodegroups,vpsienodes,nodes");
-    println!("  kubectl -n {NAMESPACE} scale deployment {APP} --replicas=30   # and watch it scale");
+    println!(
+        "  kubectl -n {} scale deployment {} --replicas=30   # and watch it scale",
+        WORKLOAD.namespace, WORKLOAD.app
+    );
     println!("  kubectl get events -A --field-selector reason=TriggeredScaleUp");
     println!("  curl -s 127.0.0.1:{}/metrics | grep ^vpsie_autoscaler_", running.operator.metrics_port);
     println!("  tail -f {}", running.operator.log.display());

@@ -427,12 +427,7 @@ impl Act<'_> {
 
 /// Nothing reached VPSie: safe to send again.
 fn not_sent(e: &vpsie_client::Error) -> bool {
-    matches!(
-        e,
-        vpsie_client::Error::RateLimited { .. }
-            | vpsie_client::Error::CircuitOpen { .. }
-            | vpsie_client::Error::Unauthorized { .. }
-    )
+    e.was_not_processed()
 }
 
 /// VPSie answered no: retrying the same create would get the same answer.

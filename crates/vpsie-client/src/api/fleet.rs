@@ -217,9 +217,18 @@ impl VpsieClient {
         let body = serde_json::to_value(request).map_err(|e| Error::Config(format!("create request: {e}")))?;
         // Remembered before the call: an ambiguous failure (timeout after the API accepted it) must not
         // lead to a second request in this pass either.
-        fleet.requested.insert(request.hostname.to_ascii_lowercase());
-        self.call::<serde_json::Value>(Call::send("vm.create", Method::POST, self.vm_path(""), Body::Json(body)))
-            .await?;
+        let key = request.hostname.to_ascii_lowercase();
+        fleet.requested.insert(key.clone());
+        let sent = self
+            .call::<serde_json::Value>(Call::send("vm.create", Method::POST, self.vm_path(""), Body::Json(body)))
+            .await;
+        if let Err(e) = sent {
+            // Refused before it was acted on (429, 401, circuit open): the same fleet may send it again.
+            if e.was_not_processed() {
+                fleet.requested.remove(&key);
+            }
+            return Err(e);
+        }
         tracing::info!(hostname = %request.hostname, dc = %request.dc_identifier, offer = %request.resource_identifier, "VM create requested");
         Ok(CreateOutcome::Requested)
     }
