@@ -122,6 +122,14 @@ fn wait(why: impl Into<String>, after: Duration) -> Step {
     Step::Wait { why: why.into(), after }
 }
 
+/// How long a requested VM may stay absent from both VPSie lists (pending and created) before the request
+/// counts as lost, and a deleted VPSieNode whose VM was never listed waits for it. VPSie lists a create as
+/// pending within seconds; a request recorded but never sent (a crash or a leader change between the two)
+/// would otherwise hold its node until the provisioning timeout (15 minutes by default). If the VM does
+/// appear later, its VPSieNode is gone by then and the orphan sweep deletes it: the cost is a few minutes of
+/// one VM, never a second VM for one node.
+pub const LISTING_GRACE: SignedDuration = SignedDuration::from_secs(60);
+
 fn elapsed(since: Option<Timestamp>, now: Timestamp) -> SignedDuration {
     since.map_or(SignedDuration::ZERO, |t| now.duration_since(t))
 }
@@ -142,6 +150,12 @@ pub fn next(o: &Observed<'_>) -> Step {
             _ if elapsed(r.created_at, o.now) > o.timeouts.provisioning => Step::Fail(format!(
                 "the VM did not appear within the provisioning timeout ({}s) after the create request",
                 o.timeouts.provisioning.as_secs()
+            )),
+            _ if elapsed(r.created_at, o.now) > LISTING_GRACE => Step::Fail(format!(
+                "VPSie never listed the requested VM within {}s of the create request: the request was lost \
+                 (the operator stopped between recording it and sending it, or VPSie dropped it); a new node \
+                 replaces this one",
+                LISTING_GRACE.as_secs()
             )),
             _ => wait("waiting for VPSie to list the requested VM", SOON),
         },
@@ -248,7 +262,8 @@ fn next_deleting(o: &Observed<'_>) -> Step {
         Machine::Pending => wait("the VM is still being created: it cannot be deleted before it is", SOON),
         Machine::NotListed => {
             let requested_and_unseen = r.created_at.is_some() && !r.machine_seen;
-            if requested_and_unseen && elapsed(r.created_at, o.now) <= o.timeouts.provisioning {
+            // Past the listing grace a late VM is the orphan sweep's (our tags, no VPSieNode).
+            if requested_and_unseen && elapsed(r.created_at, o.now) <= o.timeouts.provisioning.min(LISTING_GRACE) {
                 wait("a VM requested for this node may still be listed late", SOON)
             } else {
                 Step::Release

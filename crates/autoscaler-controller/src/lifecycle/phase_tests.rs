@@ -62,13 +62,16 @@ impl Case {
         self
     }
     fn step(&self) -> Step {
+        self.step_with(timeouts())
+    }
+    fn step_with(&self, timeouts: Timeouts) -> Step {
         next(&Observed {
             recorded: &self.recorded,
             machine: &self.machine,
             node: self.node.as_ref(),
             deleting: self.deleting,
             drain: &self.drain,
-            timeouts: timeouts(),
+            timeouts,
             now: at(self.now),
         })
     }
@@ -92,6 +95,23 @@ fn a_create_is_sent_once_and_a_vm_that_does_not_show_fails_at_the_timeout() {
     assert!(is_fail(&Case::new(P::Provisioning, Machine::Pending).at(61).step(), "did not become active"));
     assert!(is_fail(&Case::new(P::Provisioning, active(false)).at(61).step(), "not active with an IP"));
     assert!(is_wait(&Case::new(P::Provisioning, active(false)).step()));
+}
+
+/// A create recorded but never listed (the process stopped between recording and sending it) is given up
+/// after the listing grace, not held for a long provisioning timeout (found by `cargo xtask chaos` R3: the
+/// leader killed at that moment left its node waiting 15 minutes).
+#[test]
+fn a_create_never_listed_is_given_up_after_the_listing_grace() {
+    let long = Timeouts { provisioning: SignedDuration::from_secs(900), ..timeouts() };
+    let case = |secs| Case::new(P::Provisioning, Machine::NotListed).at(secs).step_with(long);
+    assert!(is_wait(&case(59)), "VPSie may list a create a little late");
+    assert!(is_fail(&case(61), "never listed the requested VM within 60s"));
+    let pending = Case::new(P::Provisioning, Machine::Pending).at(300);
+    assert!(is_wait(&pending.step_with(long)), "a listed VM has its full timeout");
+    // Its deletion then waits out the same grace, not the provisioning timeout.
+    let deleting = |secs| Case::new(P::Failed, Machine::NotListed).deleting().at(secs).step_with(long);
+    assert!(is_wait(&deleting(30)));
+    assert_eq!(deleting(61), Step::Release);
 }
 
 #[test]
