@@ -28,7 +28,7 @@ use serde_json::json;
 
 use crate::ci::{target_dir, today};
 use crate::progress::seconds;
-use crate::stack::{CloudTiming, MANAGER, OperatorProcess, Stack};
+use crate::stack::{CloudTiming, MANAGER, OperatorProcess, Stack, VmCall};
 use crate::workload::Workload;
 
 /// A figure may be this much worse than the baseline before `--check` fails (runs on a shared 2-core
@@ -67,12 +67,7 @@ pub(crate) async fn run(pods: usize, check: Option<&Path>) -> anyhow::Result<()>
     if pods < 200 {
         bail!("--pods must be at least 200 (P2 is stated over at least 200 pods)");
     }
-    println!("==> building the operator (release)");
-    let built = crate::ci::cargo().args(["build", "--release", "--locked", "-p", "vpsie-autoscaler"]).status();
-    if !built.context("cargo build")?.success() {
-        bail!("building the operator failed");
-    }
-    let binary = target_dir().join("release/vpsie-autoscaler");
+    let binary = crate::ci::build_release_operator()?;
     let timing = CloudTiming { boot: Duration::ZERO, join: Duration::ZERO };
     let stack = crate::progress::spin(
         "control plane, vpsie-sim (VMs boot and join at once), CRDs, RBAC, Secrets",
@@ -82,14 +77,7 @@ pub(crate) async fn run(pods: usize, check: Option<&Path>) -> anyhow::Result<()>
     let mut operator = OperatorProcess::start(&stack, &binary, &["--leader-elect=false"])?;
     operator.wait_ready(Duration::from_secs(120)).await?;
     apply_group(&stack).await?;
-    let loaded = Instant::now();
-    while operator.metric("vpsie_autoscaler_catalog_offerings").await.unwrap_or(0.0) <= 0.0 {
-        operator.check_alive()?;
-        if loaded.elapsed() > Duration::from_secs(60) {
-            bail!("the operator did not load the VPSie catalog; its log: {}", operator.log.display());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    operator.wait_catalog(Duration::from_secs(60)).await?;
 
     // The watch starts before the namespace exists (the workload's apply creates it).
     let marks = Marks::start(&stack);
@@ -242,13 +230,7 @@ impl Marks {
 
     /// Per marked pod, ms to the first VM create request the simulator took at or after its mark; sorted.
     fn latencies(&self, stack: &Stack) -> Vec<i64> {
-        let creates: Vec<i64> = stack
-            .sim
-            .requests()
-            .iter()
-            .filter(|r| r.method == "POST" && r.path == "/apps/v2/vm" && (200..300).contains(&r.status))
-            .map(|r| r.received_at_ms)
-            .collect();
+        let creates: Vec<i64> = stack.vm_calls(VmCall::Create).iter().map(|r| r.received_at_ms).collect();
         let marks = self.at.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let mut out: Vec<i64> =
             marks.values().filter_map(|mark| creates.iter().filter(|c| *c >= mark).min().map(|c| c - mark)).collect();

@@ -26,6 +26,16 @@ pub(crate) fn today() -> String {
     out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default()
 }
 
+/// Builds the release operator binary (what `bench`, `chaos` and `memory` measure) and returns its path.
+pub(crate) fn build_release_operator() -> anyhow::Result<PathBuf> {
+    println!("==> building the operator (release)");
+    let status = cargo().args(["build", "--release", "--locked", "-p", "vpsie-autoscaler"]).status();
+    if !status.context("cargo build")?.success() {
+        bail!("building the operator failed");
+    }
+    Ok(target_dir().join("release/vpsie-autoscaler"))
+}
+
 pub(crate) fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root()).env("K8S_OPENAPI_ENABLED_VERSION", K8S_OPENAPI_VERSION);

@@ -94,14 +94,7 @@ pub(crate) async fn run(nodes: usize, pods: usize) -> anyhow::Result<()> {
     if nodes == 0 {
         bail!("--nodes must be at least 1 (the pods are bound to them)");
     }
-    println!("==> building the operator (release)");
-    let status = crate::ci::cargo()
-        .args(["build", "--release", "--locked", "-p", "vpsie-autoscaler"])
-        .status()
-        .context("cargo build")?;
-    if !status.success() {
-        bail!("building the operator failed");
-    }
+    let binary = crate::ci::build_release_operator()?;
     println!("==> starting a local control plane (etcd, apiserver, kwok)");
     let cp = testenv::ControlPlane::builder().without_scheduler().without_controller_manager().start().await?;
     let client: Client = cp.client().await?;
@@ -156,7 +149,6 @@ pub(crate) async fn run(nodes: usize, pods: usize) -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let log = cp.dir().join("operator-memory.log");
-    let binary = crate::ci::target_dir().join("release/vpsie-autoscaler");
     // MEMORY_WRAPPER="valgrind --tool=massif" runs the operator under a profiler (figures then are the
     // profiler's; for finding where the memory goes, not for the record).
     let wrapper: Vec<String> =

@@ -18,6 +18,17 @@ use vpsie_sim::{SimConfig, SimHandle};
 const TOKEN: &str = "demo-token";
 /// The account password VM deletes send.
 const DELETE_PASSWORD: &str = "demo-delete-password";
+/// VPSie's VM endpoint: `POST` creates, `DELETE` (also under it) deletes.
+const VM_PATH: &str = "/apps/v2/vm";
+
+/// A kind of VM call in the simulator's request log.
+pub(crate) enum VmCall {
+    /// `POST /apps/v2/vm`.
+    Create,
+    /// `DELETE /apps/v2/vm...`.
+    Delete,
+}
+
 /// The field manager of everything the harness applies.
 pub(crate) const MANAGER: &str = "xtask";
 
@@ -66,6 +77,20 @@ impl Stack {
         let stack = Stack { sa_kubeconfig: dir.join("operator.kubeconfig"), cp, sim, admin, dir };
         stack.install().await?;
         Ok(stack)
+    }
+
+    /// The VM creates or deletes the simulator carried out (2xx), from its own request log.
+    pub(crate) fn vm_calls(&self, call: VmCall) -> Vec<vpsie_sim::LoggedRequest> {
+        let (method, exact) = match call {
+            VmCall::Create => ("POST", true),
+            VmCall::Delete => ("DELETE", false),
+        };
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == method && (200..300).contains(&r.status))
+            .filter(|r| if exact { r.path == VM_PATH } else { r.path.starts_with(VM_PATH) })
+            .collect()
     }
 
     /// Runs kubectl with the admin kubeconfig; fails with its stderr.
@@ -211,6 +236,20 @@ impl OperatorProcess {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Waits until the operator has loaded the VPSie catalog (`vpsie_autoscaler_catalog_offerings` > 0);
+    /// fails after `within` or when the process exits.
+    pub(crate) async fn wait_catalog(&mut self, within: Duration) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while self.metric("vpsie_autoscaler_catalog_offerings").await.unwrap_or(0.0) <= 0.0 {
+            self.check_alive()?;
+            if started.elapsed() > within {
+                bail!("the operator did not load the VPSie catalog within {within:?}; its log: {}", self.log.display());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
     }
 
     /// The value of an unlabelled metric in `/metrics`, if exposed.

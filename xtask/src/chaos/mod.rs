@@ -12,7 +12,7 @@ mod truth;
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use crate::progress::seconds;
 
@@ -76,12 +76,7 @@ impl Outcome {
 }
 
 pub(crate) async fn run(only: Option<&str>) -> anyhow::Result<()> {
-    println!("==> building the operator (release)");
-    let built = crate::ci::cargo().args(["build", "--release", "--locked", "-p", "vpsie-autoscaler"]).status();
-    if !built.context("cargo build")?.success() {
-        bail!("building the operator failed");
-    }
-    let binary = crate::ci::target_dir().join("release/vpsie-autoscaler");
+    let binary = crate::ci::build_release_operator()?;
     let wanted = |id: &str| only.is_none_or(|o| o.eq_ignore_ascii_case(id));
     let mut outcomes = Vec::new();
     for (id, title) in scenarios::ALL {

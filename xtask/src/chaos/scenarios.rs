@@ -80,20 +80,8 @@ async fn single(stack: &Stack, binary: &Path) -> anyhow::Result<OperatorProcess>
     let flags: Vec<&str> = FLAGS.iter().copied().chain(["--leader-elect=false"]).collect();
     let mut op = OperatorProcess::start_as(stack, binary, "vpsie-autoscaler-0", "operator", &flags)?;
     op.wait_ready(Duration::from_secs(60)).await?;
-    catalog_loaded(&mut op).await?;
+    op.wait_catalog(Duration::from_secs(60)).await?;
     Ok(op)
-}
-
-async fn catalog_loaded(op: &mut OperatorProcess) -> anyhow::Result<()> {
-    let started = Instant::now();
-    while op.metric("vpsie_autoscaler_catalog_offerings").await.unwrap_or(0.0) <= 0.0 {
-        op.check_alive()?;
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("the catalog did not load; log: {}", op.log.display());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
 }
 
 /// The figures every scenario reports from the ground truth.
@@ -227,7 +215,7 @@ async fn r3_leader_killed(binary: &Path) -> anyhow::Result<Outcome> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let (leader, standby) = if a_leads { (&mut a, &mut b) } else { (&mut b, &mut a) };
-    catalog_loaded(leader).await?;
+    leader.wait_catalog(Duration::from_secs(60)).await?;
     let mut dups = DuplicateSampler::default();
     WORKLOAD.apply(&stack, UP, None).await?;
     let started = Instant::now();

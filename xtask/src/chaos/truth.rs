@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Api, ResourceExt};
 
-use crate::stack::Stack;
+use crate::stack::{Stack, VmCall};
 use crate::workload::{Workload, is_running};
 
 /// One look at the cloud and the cluster.
@@ -63,22 +63,12 @@ impl Cloud {
 
 /// VM create requests the simulator carried out (2xx).
 pub(crate) fn vms_created(stack: &Stack) -> usize {
-    stack
-        .sim
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path == "/apps/v2/vm" && (200..300).contains(&r.status))
-        .count()
+    stack.vm_calls(VmCall::Create).len()
 }
 
 /// VM deletes the simulator carried out (2xx).
 pub(crate) fn vms_deleted(stack: &Stack) -> usize {
-    stack
-        .sim
-        .requests()
-        .iter()
-        .filter(|r| r.method == "DELETE" && r.path.starts_with("/apps/v2/vm") && (200..300).contains(&r.status))
-        .count()
+    stack.vm_calls(VmCall::Delete).len()
 }
 
 /// The most duplicates seen in the simulator's VM list, sampled whenever the scenario waits.

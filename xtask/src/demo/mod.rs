@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use serde_json::json;
 
 use crate::progress::{self, Timeline};
-use crate::stack::{CloudTiming, OperatorProcess, Stack};
+use crate::stack::{CloudTiming, OperatorProcess, Stack, VmCall};
 use crate::workload::{Budget, Workload};
 use view::View;
 
@@ -215,10 +215,9 @@ fn epoch_ms() -> i64 {
 /// Milliseconds from `since_ms` to the first VM create request the simulator received after it.
 fn first_create_after(stack: &Stack, since_ms: i64) -> Option<i64> {
     stack
-        .sim
-        .requests()
+        .vm_calls(VmCall::Create)
         .iter()
-        .filter(|r| r.method == "POST" && r.path == "/apps/v2/vm" && r.received_at_ms >= since_ms)
+        .filter(|r| r.received_at_ms >= since_ms)
         .map(|r| r.received_at_ms - since_ms)
         .min()
 }
@@ -232,16 +231,12 @@ struct CloudCount {
 
 /// The ground truth: the simulator's own VM list must hold exactly one VM per VPSieNode.
 fn check_cloud(stack: &Stack, vpsienodes: usize) -> anyhow::Result<CloudCount> {
-    let requests = stack.sim.requests();
-    let ok = |method: &str| {
-        requests
-            .iter()
-            .filter(|r| r.method == method && r.path.starts_with("/apps/v2/vm") && (200..300).contains(&r.status))
-            .filter(|r| method != "POST" || r.path == "/apps/v2/vm")
-            .count()
-    };
     let dump = stack.sim.dump();
-    let count = CloudCount { created: ok("POST"), deleted: ok("DELETE"), now: dump.vms.len() + dump.pending.len() };
+    let count = CloudCount {
+        created: stack.vm_calls(VmCall::Create).len(),
+        deleted: stack.vm_calls(VmCall::Delete).len(),
+        now: dump.vms.len() + dump.pending.len(),
+    };
     if count.now != vpsienodes {
         bail!("the simulator holds {} VMs but there are {vpsienodes} VPSieNodes", count.now);
     }
