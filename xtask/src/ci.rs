@@ -31,6 +31,7 @@ pub(crate) fn build_release_operator() -> anyhow::Result<PathBuf> {
     println!("==> building the operator (release)");
     let status = cargo().args(["build", "--release", "--locked", "-p", "vpsie-autoscaler"]).status();
     if !status.context("cargo build")?.success() {
+        print_free_disk();
         bail!("building the operator failed");
     }
     Ok(target_dir().join("release/vpsie-autoscaler"))
@@ -64,9 +65,23 @@ fn step(name: &str, mut cmd: Command) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     if !status.success() {
+        print_free_disk();
         bail!("{name} failed ({status})");
     }
     Ok(())
+}
+
+/// Prints the free space where cargo builds: a build or link that fails for no reason shown is most often
+/// a full disk, and the log should say so.
+pub(crate) fn print_free_disk() {
+    let out =
+        Command::new("df").args(["-h", "--output=avail,size"]).arg(target_dir().parent().unwrap_or(&root())).output();
+    if let Ok(out) = out {
+        let text = String::from_utf8_lossy(&out.stdout);
+        if let Some(line) = text.lines().nth(1) {
+            println!("    disk where cargo builds: {} free", line.split_whitespace().collect::<Vec<_>>().join(" of "));
+        }
+    }
 }
 
 pub(crate) fn run(deny: bool) -> anyhow::Result<()> {

@@ -171,6 +171,7 @@ async fn build_operator() -> anyhow::Result<PathBuf> {
     .await?
     .context("running cargo build")?;
     if !status.success() {
+        crate::ci::print_free_disk();
         bail!("building the operator failed ({status})");
     }
     Ok(crate::ci::target_dir().join("debug").join("vpsie-autoscaler"))
