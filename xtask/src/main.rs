@@ -56,11 +56,16 @@ enum Command {
         /// Only scenarios whose name or test contains this text.
         #[arg(long)]
         only: Option<String>,
+        /// Run against this existing cluster (kwok installed, no other schedulable node) instead of a local
+        /// control plane per scenario; what the run installs there it removes at the end.
+        #[arg(long)]
+        kubeconfig: Option<std::path::PathBuf>,
     },
     /// The operator's reaction (P2) and scale-up (P4) figures beside the anchors, written to
     /// target/bench/bench.json.
     Bench {
-        /// Pods of the workload that fits nowhere (at least 200).
+        /// Pods of the workload that fits nowhere. P2 needs at least 200 of them marked Unschedulable before
+        /// a node takes them (about three in four of 1,000 here).
         #[arg(long, default_value_t = 1000)]
         pods: usize,
         /// Fail when a figure is worse than this earlier bench.json by more than the tolerance.
@@ -112,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Example => ci::example(),
         Command::Bench { pods, check } => bench::run(pods, check.as_deref()).await,
         Command::Chaos { only } => chaos::run(only.as_deref()).await,
-        Command::E2e { smoke, only } => e2e::run(smoke, only.as_deref()),
+        Command::E2e { smoke, only, kubeconfig } => e2e::run(smoke, only.as_deref(), kubeconfig.as_deref()).await,
         Command::Demo { keep, replicas } => demo::run(demo::DemoOptions { keep, replicas }).await,
         Command::Crdgen { check } => crdgen::run(check),
         Command::Memory { nodes, pods } => memory::run(nodes, pods).await,

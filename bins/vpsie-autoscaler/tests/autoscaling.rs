@@ -324,8 +324,14 @@ async fn consolidation_replaces_half_empty_nodes_with_cheaper_ones_ready_before_
         "scaleDownPolicy": { "enabled": false },
     });
     apply_group(&env, "web", 3, 6, fixed).await;
-    until("three sc-4cpu-8gb nodes Ready", Duration::from_secs(90), || async {
-        ready_nodes(&env, "web").await.len() == 3
+    // Ready and without a NoSchedule taint (a node is Ready a moment before the controller-manager lifts
+    // `not-ready`): a node the scheduler cannot use yet gets no api pod, and two land on one node.
+    until("three sc-4cpu-8gb nodes Ready and schedulable", Duration::from_secs(90), || async {
+        let nodes = ready_nodes(&env, "web").await;
+        let schedulable = |n: &&k8s_openapi::api::core::v1::Node| {
+            n.spec.as_ref().and_then(|s| s.taints.as_ref()).is_none_or(|ts| ts.iter().all(|t| t.effect != "NoSchedule"))
+        };
+        nodes.iter().filter(schedulable).count() == 3
     })
     .await;
     // One pod of 1.5 CPU per node (the scheduler spreads them by the preferred anti-affinity).

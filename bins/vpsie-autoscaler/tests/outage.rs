@@ -50,7 +50,7 @@ async fn ride_out(env: &Env, op: &mut Operator, lasting: Duration) -> usize {
 async fn a_vpsie_outage_during_scale_up_and_down_doubles_and_leaks_nothing_and_recovers() {
     let _serial = exclusive().await;
     let env = Env::with_nodes(TOKEN).await;
-    let _logs = env.cp.logs_on_panic();
+    let _logs = env.logs_on_panic();
     testenv::create_namespace(&env.admin, NS).await.unwrap();
     let mut op = Operator::start(
         &env,

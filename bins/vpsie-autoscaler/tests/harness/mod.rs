@@ -1,5 +1,6 @@
 //! The operator binary as a process, as in production: a real local control plane with the CRDs and the
-//! RBAC of `deploy/rbac/`, the binary running under its ServiceAccount's token, and vpsie-sim for VPSie.
+//! RBAC of `deploy/rbac/` (or the existing cluster `cargo xtask e2e --kubeconfig` names, see
+//! [`EXISTING_CLUSTER`]), the binary running under its ServiceAccount's token, and vpsie-sim for VPSie.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod nodes;
@@ -27,9 +28,15 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A control plane, the simulator and the operator's ServiceAccount kubeconfig.
+/// Set by `cargo xtask e2e --kubeconfig PATH`: run against that existing cluster instead of starting a
+/// control plane. xtask installs the CRDs and RBAC there and cleans up between scenarios; the harness
+/// only connects, issues the ServiceAccount's token and starts the simulator.
+pub const EXISTING_CLUSTER: &str = "VPSIE_E2E_KUBECONFIG";
+
+/// A control plane (or an existing cluster), the simulator and the operator's ServiceAccount kubeconfig.
 pub struct Env {
-    pub cp: testenv::ControlPlane,
+    /// The local control plane; `None` against an existing cluster.
+    pub cp: Option<testenv::ControlPlane>,
     pub sim: SimHandle,
     pub admin: Client,
     pub sa_kubeconfig: PathBuf,
@@ -44,6 +51,43 @@ fn kubectl(cp: &testenv::ControlPlane, args: &[&str]) {
         .output()
         .expect("kubectl runs");
     assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The cluster the test runs against: its admin client and kubeconfig, and where the operators' files go.
+struct Cluster {
+    cp: Option<testenv::ControlPlane>,
+    admin: Client,
+    kubeconfig: PathBuf,
+    dir: PathBuf,
+}
+
+impl Cluster {
+    /// A new local control plane with the CRDs (unless `crds` is false) and the RBAC of `deploy/`.
+    async fn local(crds: bool, nodes: bool) -> Cluster {
+        let mut builder = testenv::ControlPlane::builder();
+        if !nodes {
+            builder = builder.without_kwok().without_scheduler().without_controller_manager();
+        }
+        let cp = builder.start().await.expect("control plane");
+        if crds {
+            kubectl(&cp, &["apply", "-f", &repo().join("deploy/crds").display().to_string()]);
+        }
+        kubectl(&cp, &["apply", "-f", &repo().join("deploy/rbac").display().to_string()]);
+        let admin = cp.client().await.expect("admin client");
+        let (kubeconfig, dir) = (cp.kubeconfig_path().to_owned(), cp.dir().join("operator"));
+        Cluster { cp: Some(cp), admin, kubeconfig, dir }
+    }
+
+    /// The existing cluster of [`EXISTING_CLUSTER`], where xtask has installed the CRDs and RBAC.
+    async fn existing(kubeconfig: PathBuf, crds: bool) -> Cluster {
+        assert!(
+            crds,
+            "this test runs without the CRDs, so it needs a control plane of its own: run it without {EXISTING_CLUSTER}"
+        );
+        let admin = testenv::client_from_kubeconfig(&kubeconfig).await.expect("a client from the given kubeconfig");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-existing-{}", std::process::id()));
+        Cluster { cp: None, admin, kubeconfig, dir }
+    }
 }
 
 impl Env {
@@ -69,21 +113,16 @@ impl Env {
             ),
             ..Default::default()
         };
-        secrets.create(&PostParams::default(), &join).await.expect("join Secret");
+        let pp = kube::api::PatchParams::apply("e2e").force();
+        secrets.patch("vpsie-join", &pp, &kube::api::Patch::Apply(&join)).await.expect("join Secret");
         env
     }
 
     async fn build(token: &str, crds: bool, nodes: bool) -> Env {
-        let mut builder = testenv::ControlPlane::builder();
-        if !nodes {
-            builder = builder.without_kwok().without_scheduler().without_controller_manager();
-        }
-        let cp = builder.start().await.expect("control plane");
-        if crds {
-            kubectl(&cp, &["apply", "-f", &repo().join("deploy/crds").display().to_string()]);
-        }
-        kubectl(&cp, &["apply", "-f", &repo().join("deploy/rbac").display().to_string()]);
-        let admin = cp.client().await.expect("admin client");
+        let Cluster { cp, admin, kubeconfig, dir } = match std::env::var_os(EXISTING_CLUSTER) {
+            Some(path) => Cluster::existing(PathBuf::from(path), crds).await,
+            None => Cluster::local(crds, nodes).await,
+        };
         if crds {
             let groups: Api<autoscaler_api::NodeGroup> = Api::all(admin.clone());
             testenv::wait_for("CRDs established", Duration::from_secs(30), || {
@@ -101,9 +140,8 @@ impl Env {
         let issued =
             sas.create_token_request("vpsie-autoscaler", &PostParams::default(), &request).await.expect("token");
         let sa_token = issued.status.and_then(|s| s.token).expect("token issued");
-        let dir = cp.dir().join("operator");
         std::fs::create_dir_all(&dir).expect("dir");
-        let mut kc = kube::config::Kubeconfig::read_from(cp.kubeconfig_path()).expect("admin kubeconfig");
+        let mut kc = kube::config::Kubeconfig::read_from(&kubeconfig).expect("admin kubeconfig");
         for a in &mut kc.auth_infos {
             if let Some(info) = a.auth_info.as_mut() {
                 *info = kube::config::AuthInfo { token: Some(sa_token.clone().into()), ..Default::default() };
@@ -122,6 +160,11 @@ impl Env {
         let env = Env { cp, sim, admin, sa_kubeconfig, sa_token, dir };
         env.put_secret(&[("token", token), ("deletePassword", DELETE_PASSWORD)]).await;
         env
+    }
+
+    /// The control plane's log tails if the test panics (nothing against an existing cluster).
+    pub fn logs_on_panic(&self) -> Option<testenv::LogsOnPanic<'_>> {
+        self.cp.as_ref().map(testenv::ControlPlane::logs_on_panic)
     }
 
     /// Creates or replaces the credentials Secret `kube-system/vpsie-secret`.
@@ -145,7 +188,8 @@ impl Env {
 
     /// Applies the CRDs (for an Env started without them) and waits until they serve.
     pub async fn install_crds(&self) {
-        kubectl(&self.cp, &["apply", "-f", &repo().join("deploy/crds").display().to_string()]);
+        let cp = self.cp.as_ref().expect("a test that installs the CRDs runs on its own control plane");
+        kubectl(cp, &["apply", "-f", &repo().join("deploy/crds").display().to_string()]);
         let groups: Api<autoscaler_api::NodeGroup> = Api::all(self.admin.clone());
         testenv::wait_for("CRDs established", Duration::from_secs(30), || {
             let groups = groups.clone();

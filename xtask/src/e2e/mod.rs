@@ -1,11 +1,16 @@
-//! `cargo xtask e2e [--smoke] [--only TEXT]`: the end-to-end scenarios, one by one, with a table of results.
+//! `cargo xtask e2e [--smoke] [--only TEXT] [--kubeconfig PATH]`: the end-to-end scenarios, one by one, with
+//! a table of results.
 //!
 //! Each scenario is an integration test of `bins/vpsie-autoscaler/tests/` that runs the operator binary as a
-//! process under its own ServiceAccount (RBAC of `deploy/rbac/` enforced by the local apiserver), against
-//! a real local control plane and vpsie-sim, and checks the simulator's own VM list for doubled or leaked
-//! VMs. `cargo xtask ci` runs them all as part of `cargo test --workspace`; this command runs them by name
-//! and prints what passed and how long each took.
+//! process under its own ServiceAccount (RBAC of `deploy/rbac/` enforced by the apiserver), against a real
+//! control plane and vpsie-sim, and checks the simulator's own VM list for doubled or leaked VMs. By default
+//! each scenario starts a local control plane of its own; with `--kubeconfig` all run against that existing
+//! cluster ([`existing`]). `cargo xtask ci` runs them all (local) as part of `cargo test --workspace`; this
+//! command runs them by name and prints what passed and how long each took.
 
+mod existing;
+
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -89,7 +94,7 @@ struct Outcome {
     took: std::time::Duration,
 }
 
-pub(crate) fn run(smoke: bool, only: Option<&str>) -> anyhow::Result<()> {
+pub(crate) async fn run(smoke: bool, only: Option<&str>, kubeconfig: Option<&Path>) -> anyhow::Result<()> {
     let chosen: Vec<&Scenario> = SCENARIOS
         .iter()
         .filter(|s| !smoke || s.smoke)
@@ -107,16 +112,29 @@ pub(crate) fn run(smoke: bool, only: Option<&str>) -> anyhow::Result<()> {
     if !build.status().context("cargo test --no-run")?.success() {
         bail!("building the scenario tests failed");
     }
+    let cluster = match kubeconfig {
+        Some(path) => Some(existing::ExistingCluster::prepare(path).await?),
+        None => None,
+    };
     let mut outcomes = Vec::new();
     for s in &chosen {
         println!("==> {} ({}::{})", s.name, s.suite, s.test);
         let begun = Instant::now();
-        let status = crate::ci::cargo()
-            .args(["test", "--locked", "-p", "vpsie-autoscaler", "--test", s.suite, "--", "--exact", s.test])
-            .stdin(Stdio::null())
-            .status()
-            .with_context(|| format!("running {}", s.test))?;
+        let mut test = crate::ci::cargo();
+        test.args(["test", "--locked", "-p", "vpsie-autoscaler", "--test", s.suite, "--", "--exact", s.test])
+            .stdin(Stdio::null());
+        if let Some(c) = &cluster {
+            let cleaning = Instant::now();
+            c.clean().await?;
+            println!("    the cluster cleaned of earlier runs in {}", seconds(cleaning.elapsed()));
+            test.env(existing::EXISTING_CLUSTER, c.kubeconfig());
+        }
+        let status =
+            tokio::task::spawn_blocking(move || test.status()).await?.with_context(|| format!("running {}", s.test))?;
         outcomes.push(Outcome { name: s.name, passed: status.success(), took: begun.elapsed() });
+    }
+    if let Some(c) = cluster {
+        c.remove().await?;
     }
     println!("\n| Scenario | Result | Time |\n|---|---|---|");
     for o in &outcomes {
