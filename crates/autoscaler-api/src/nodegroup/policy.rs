@@ -139,7 +139,7 @@ pub struct DisruptionBudget {
     /// A count (`"2"`) or a percentage of the group's nodes (`"10%"`). `"0"` blocks disruption.
     #[schemars(regex(pattern = r"^((100|[0-9]{1,2})%|[0-9]+)$"), length(max = 10))]
     pub nodes: String,
-    /// A cron schedule (5 fields, or `@daily` and friends) when the budget starts being active.
+    /// A cron schedule (5 fields, or `@daily` and friends), in UTC, of when the budget starts being active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         regex(pattern = r"^(@(annually|yearly|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$"),

@@ -2,6 +2,7 @@
 //! each watched and kept in compact form ([`objects`]), and the decision core's snapshot built from them
 //! ([`snapshot`]). Every replica runs them, leader or not, so a new leader acts on warm caches at once.
 
+pub mod budget_schedule;
 pub mod objects;
 pub mod slim;
 pub mod snapshot;

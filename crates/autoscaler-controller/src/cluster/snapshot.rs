@@ -13,7 +13,7 @@ use autoscaler_decision::selectors::{Taint, TaintEffect};
 use autoscaler_decision::{Node, Pdb, Pod, Resources};
 use kube::ResourceExt;
 
-use super::Cluster;
+use super::{Cluster, budget_schedule};
 use crate::catalog::CatalogOffer;
 
 /// Pod slots of a new node (the kubelet's default `--max-pods`).
@@ -106,13 +106,24 @@ pub fn offerings(ng: &NodeGroup, catalog: &[CatalogOffer]) -> (Vec<Offering>, Ve
     (models, unknown)
 }
 
-/// How many of `nodes` nodes the budgets let one decision disrupt: the most restrictive budget, scheduled
-/// budgets counted as active (the safe side); one when there is no budget.
-pub fn max_disruptions(ng: &NodeGroup, nodes: usize) -> usize {
+/// How many of `nodes` nodes the budgets let one decision disrupt at `now`: the most restrictive of the
+/// active budgets (one with a schedule is active for its duration after each scheduled start); one when
+/// no budget is active. A schedule or duration that cannot be read counts its budget as active (the safe
+/// side) and is logged with its field.
+pub fn max_disruptions(ng: &NodeGroup, nodes: usize, now: jiff::Timestamp) -> usize {
     let budgets = ng.spec.disruption.as_ref().map(|d| d.budgets.as_slice()).unwrap_or_default();
     budgets
         .iter()
-        .map(|b| match b.nodes.strip_suffix('%') {
+        .enumerate()
+        .filter(|(i, b)| {
+            let (Some(schedule), Some(duration)) = (&b.schedule, &b.duration) else { return true };
+            budget_schedule::active(schedule, duration, now).unwrap_or_else(|e| {
+                tracing::warn!(nodegroup = %ng.name_any(), field = %format!("spec.disruption.budgets[{i}]"), error = %e,
+                    "a disruption budget's schedule cannot be read; it counts as always active");
+                true
+            })
+        })
+        .map(|(_, b)| match b.nodes.strip_suffix('%') {
             // A percentage rounds down, as Karpenter's does.
             Some(pct) => pct.parse::<usize>().map_or(0, |p| nodes * p.min(100) / 100),
             None => b.nodes.parse::<usize>().unwrap_or(0),
@@ -173,7 +184,7 @@ pub fn group_model(
             enabled: policy.enabled,
             cpu_threshold: f64::from(policy.cpu_threshold) / 100.0,
             memory_threshold: f64::from(policy.memory_threshold) / 100.0,
-            max_disruptions: max_disruptions(ng, nodes),
+            max_disruptions: max_disruptions(ng, nodes, now),
             allow_local_storage: false,
         },
     };

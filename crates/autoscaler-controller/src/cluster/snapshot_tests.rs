@@ -149,11 +149,25 @@ fn limits_in_vcpus_and_gib_become_millicores_and_bytes() {
 #[test]
 fn budgets_take_the_most_restrictive_count_or_percentage() {
     let ng = |b: serde_json::Value| nodegroup(json!({"disruption": {"budgets": b}}));
-    assert_eq!(max_disruptions(&nodegroup(json!({})), 10), 1, "no budget: one at a time");
-    assert_eq!(max_disruptions(&ng(json!([{"nodes": "3"}])), 10), 3);
-    assert_eq!(max_disruptions(&ng(json!([{"nodes": "25%"}, {"nodes": "5"}])), 10), 2, "25% of 10 rounds down");
-    let scheduled = json!([{"nodes": "0", "schedule": "@daily", "duration": "1h"}, {"nodes": "4"}]);
-    assert_eq!(max_disruptions(&ng(scheduled), 10), 0, "a scheduled budget counts as active");
+    let now: jiff::Timestamp = "2026-12-02T00:30:00Z".parse().unwrap();
+    assert_eq!(max_disruptions(&nodegroup(json!({})), 10, now), 1, "no budget: one at a time");
+    assert_eq!(max_disruptions(&ng(json!([{"nodes": "3"}])), 10, now), 3);
+    assert_eq!(max_disruptions(&ng(json!([{"nodes": "25%"}, {"nodes": "5"}])), 10, now), 2, "25% of 10 rounds down");
+}
+
+#[test]
+fn a_scheduled_budget_holds_only_in_its_window_and_an_unreadable_one_always() {
+    let ng = |b: serde_json::Value| nodegroup(json!({"disruption": {"budgets": b}}));
+    let at = |t: &str| -> jiff::Timestamp { t.parse().unwrap() };
+    // No disruption from 09:00 for 8 hours on weekdays; otherwise 4 at a time. 2026-12-02 is a Wednesday.
+    let business = ng(json!([{"nodes": "0", "schedule": "0 9 * * 1-5", "duration": "8h"}, {"nodes": "4"}]));
+    assert_eq!(max_disruptions(&business, 10, at("2026-12-02T10:00:00Z")), 0, "inside the window");
+    assert_eq!(max_disruptions(&business, 10, at("2026-12-02T18:00:00Z")), 4, "after it");
+    assert_eq!(max_disruptions(&business, 10, at("2026-12-05T10:00:00Z")), 4, "on a Saturday");
+    let only_scheduled = ng(json!([{"nodes": "5", "schedule": "@daily", "duration": "1h"}]));
+    assert_eq!(max_disruptions(&only_scheduled, 10, at("2026-12-02T12:00:00Z")), 1, "none active: the default");
+    let unreadable = ng(json!([{"nodes": "0", "schedule": "0 25 * * *", "duration": "1h"}, {"nodes": "4"}]));
+    assert_eq!(max_disruptions(&unreadable, 10, at("2026-12-02T12:00:00Z")), 0, "unreadable counts as active");
 }
 
 #[test]

@@ -297,7 +297,7 @@ fn group_limits(
             GroupLimits {
                 window: jiff::SignedDuration::from_secs(i64::from(spec.scale_down_policy.stabilization_window_seconds)),
                 cooldown_until: last_up.and_then(|t| t.checked_add(cooldown).ok()).filter(|u| *u > now),
-                budget: snapshot::max_disruptions(g, live),
+                budget: snapshot::max_disruptions(g, live, now),
                 removing,
                 live,
                 min: usize::try_from(spec.min_nodes).unwrap_or(0),
