@@ -143,7 +143,16 @@ pub fn group_model(
 ) -> Result<GroupModel, String> {
     let name = ng.name_any();
     let spec = &ng.spec;
-    let (offers, unknown) = offerings(ng, catalog);
+    let (mut offers, unknown) = offerings(ng, catalog);
+    // `preferredInstanceType` decides between offerings that fit equally well: the planner keeps the first
+    // of equally good offerings, so the preferred one goes first (identifier or nickname, as offeringIDs).
+    if let Some(preferred) = spec.preferred_instance_type.as_deref() {
+        let id = catalog
+            .iter()
+            .find(|o| o.datacenter == spec.datacenter_id && (o.identifier == preferred || o.nickname == preferred))
+            .map_or(preferred, |o| o.identifier.as_str());
+        offers.sort_by_key(|o| o.id != id);
+    }
     if offers.is_empty() {
         return Err(if unknown.is_empty() {
             format!("no offering in datacenter {} matches spec.offeringSelector", spec.datacenter_id)

@@ -294,3 +294,31 @@ fn expired_backoff_is_dropped() {
     let g = group_model(&ng, &catalog(), &[], 0, now()).unwrap();
     assert_eq!(g.backoff.into_iter().collect::<Vec<_>>(), ["id-2-4"]);
 }
+
+#[test]
+fn the_preferred_instance_type_wins_between_offerings_that_fit_equally_well() {
+    let twin = |id: &str, nick: &str| CatalogOffer {
+        identifier: id.into(),
+        datacenter: "dc-a".into(),
+        category: "Shared CPU".into(),
+        nickname: nick.into(),
+        cpu: 2,
+        ram_mib: 4096,
+        disk_gib: 50,
+        monthly_price: 16.0,
+    };
+    let catalog = vec![twin("id-a", "sc-a"), twin("id-b", "sc-b")];
+    for (preferred, expected) in [(serde_json::Value::Null, "id-a"), (json!("sc-b"), "id-b"), (json!("id-a"), "id-a")] {
+        let c = cluster_with(nodegroup(json!({"offeringIDs": ["id-a", "id-b"], "preferredInstanceType": preferred})));
+        insert_pod(&c, pending_pod("p", "500m", "512Mi"));
+        let p = plan_of(&build(&c, &catalog, now()));
+        let chosen: Vec<&str> = p.new_nodes.iter().map(|n| n.offering.as_str()).collect();
+        assert_eq!(chosen, [expected], "preferred {preferred}");
+    }
+    // Only a tie-break: a dearer preferred offering does not win over a cheaper one that fits as well.
+    let dearer = vec![twin("id-a", "sc-a"), CatalogOffer { monthly_price: 20.0, ..twin("id-b", "sc-b") }];
+    let c = cluster_with(nodegroup(json!({"offeringIDs": ["id-a", "id-b"], "preferredInstanceType": "sc-b"})));
+    insert_pod(&c, pending_pod("p", "500m", "512Mi"));
+    let p = plan_of(&build(&c, &dearer, now()));
+    assert_eq!(p.new_nodes.iter().map(|n| n.offering.as_str()).collect::<Vec<_>>(), ["id-a"]);
+}
