@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use autoscaler_api::{NodeGroup, VPSieNode};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, DynamicObject, ObjectMeta, Patch, PatchParams};
@@ -39,6 +39,13 @@ const MARKER: &str = "vpsie-autoscaler-e2e";
 /// The marker's key saying whether the run installed the CRDs (`installed`) or found them (`present`).
 const MARKER_CRDS: &str = "crds";
 
+/// The marker's key saying whether the run installed the RBAC of `deploy/rbac`.
+const MARKER_RBAC: &str = "rbac";
+
+/// The operator's ServiceAccount in `kube-system` (`deploy/rbac`), whose presence tells whether the
+/// cluster had that RBAC before the run.
+const SERVICE_ACCOUNT: &str = "vpsie-autoscaler";
+
 /// The CRD whose presence tells whether the cluster had ours before the run.
 const NODEGROUP_CRD: &str = "nodegroups.autoscaler.vpsie.com";
 
@@ -51,6 +58,8 @@ pub(crate) struct ExistingCluster {
     kubeconfig: PathBuf,
     /// The CRDs were not there before the run (so the run removes them).
     installed_crds: bool,
+    /// Nor was the operator's ServiceAccount of `deploy/rbac` (so the run removes that RBAC).
+    installed_rbac: bool,
 }
 
 impl ExistingCluster {
@@ -72,8 +81,14 @@ impl ExistingCluster {
         let marker = markers.get_opt(MARKER).await.context("looking for the e2e marker ConfigMap")?;
         let marked = marker.is_some();
         // An interrupted run left its marker, which says whether that run installed the CRDs.
-        let installed_crds = crds_absent
-            || marker.and_then(|m| m.data).is_some_and(|d| d.get(MARKER_CRDS).is_some_and(|v| v == "installed"));
+        let marker_says = |key: &str| {
+            marker.as_ref().and_then(|m| m.data.as_ref()).is_some_and(|d| d.get(key).is_some_and(|v| v == "installed"))
+        };
+        let installed_crds = crds_absent || marker_says(MARKER_CRDS);
+        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "kube-system");
+        let rbac_absent =
+            accounts.get_opt(SERVICE_ACCOUNT).await.context("looking for the operator's ServiceAccount")?.is_none();
+        let installed_rbac = rbac_absent || marker_says(MARKER_RBAC);
         if !crds_absent && !marked {
             let groups = Api::<NodeGroup>::all(client.clone()).list(&Default::default()).await?;
             let names: Vec<String> = groups.items.iter().map(ResourceExt::name_any).collect();
@@ -93,6 +108,7 @@ impl ExistingCluster {
                 [
                     ("note".to_owned(), "in use by cargo xtask e2e; removed when it ends".to_owned()),
                     (MARKER_CRDS.to_owned(), if installed_crds { "installed" } else { "present" }.to_owned()),
+                    (MARKER_RBAC.to_owned(), if installed_rbac { "installed" } else { "present" }.to_owned()),
                 ]
                 .into(),
             ),
@@ -108,8 +124,9 @@ impl ExistingCluster {
             async move { Ok(leftovers(&client).await.map(|_| ()).map_err(|e| e.to_string())) }
         })
         .await?;
-        println!("    CRDs {} and RBAC of deploy/ applied", if installed_crds { "installed" } else { "present" });
-        Ok(ExistingCluster { client, kubeconfig, installed_crds })
+        let word = |installed| if installed { "installed" } else { "present" };
+        println!("    CRDs {} and RBAC {} (deploy/ applied)", word(installed_crds), word(installed_rbac));
+        Ok(ExistingCluster { client, kubeconfig, installed_crds, installed_rbac })
     }
 
     /// The kubeconfig the harness reads.
@@ -185,16 +202,19 @@ impl ExistingCluster {
         let begun = std::time::Instant::now();
         self.clean().await?;
         let deploy = crate::ci::root().join("deploy");
-        delete_manifests(&self.client, &deploy.join("rbac")).await?;
+        if self.installed_rbac {
+            delete_manifests(&self.client, &deploy.join("rbac")).await?;
+        }
         if self.installed_crds {
             delete_manifests(&self.client, &deploy.join("crds")).await?;
         }
         let markers: Api<ConfigMap> = Api::namespaced(self.client.clone(), "kube-system");
         ignore_missing(markers.delete(MARKER, &DeleteParams::default()).await)?;
         println!(
-            "==> removed from the cluster in {}: the scenarios' objects, the RBAC{}",
+            "==> removed from the cluster in {}: the scenarios' objects{}{}",
             crate::progress::seconds(begun.elapsed()),
-            if self.installed_crds { " and the CRDs" } else { " (the CRDs were there before: kept)" }
+            if self.installed_rbac { ", the RBAC" } else { " (the RBAC was there before: kept)" },
+            if self.installed_crds { ", the CRDs" } else { " (the CRDs were there before: kept)" }
         );
         Ok(())
     }
