@@ -132,6 +132,17 @@ pub fn max_disruptions(ng: &NodeGroup, nodes: usize, now: jiff::Timestamp) -> us
         .unwrap_or(1)
 }
 
+/// The identifier of the group's `preferredInstanceType`, which names an offering by identifier or nickname
+/// (as `offeringIDs` may); the name itself when the catalog does not have it in the group's datacenter.
+pub fn preferred_offering(ng: &NodeGroup, catalog: &[CatalogOffer]) -> Option<String> {
+    let spec = &ng.spec;
+    let preferred = spec.preferred_instance_type.as_deref()?;
+    let found = catalog
+        .iter()
+        .find(|o| o.datacenter == spec.datacenter_id && (o.identifier == preferred || o.nickname == preferred));
+    Some(found.map_or_else(|| preferred.to_owned(), |o| o.identifier.clone()))
+}
+
 /// A NodeGroup as the decision core's template. `nodes` is how many nodes the group has now (for
 /// percentage budgets).
 pub fn group_model(
@@ -146,11 +157,7 @@ pub fn group_model(
     let (mut offers, unknown) = offerings(ng, catalog);
     // `preferredInstanceType` decides between offerings that fit equally well: the planner keeps the first
     // of equally good offerings, so the preferred one goes first (identifier or nickname, as offeringIDs).
-    if let Some(preferred) = spec.preferred_instance_type.as_deref() {
-        let id = catalog
-            .iter()
-            .find(|o| o.datacenter == spec.datacenter_id && (o.identifier == preferred || o.nickname == preferred))
-            .map_or(preferred, |o| o.identifier.as_str());
+    if let Some(id) = preferred_offering(ng, catalog) {
         offers.sort_by_key(|o| o.id != id);
     }
     if offers.is_empty() {

@@ -20,7 +20,7 @@ use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use tokio::task::JoinHandle;
 
-use crate::cluster::snapshot::group_model;
+use crate::cluster::snapshot::{group_model, preferred_offering};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::lifecycle::status::{FailureKind, set_finalizer};
@@ -270,13 +270,7 @@ fn choose_offering(ctx: &Context, group: &NodeGroup, now: jiff::Timestamp) -> st
         return Err("the VPSie offering catalog is not loaded yet".into());
     }
     let model = group_model(group, &catalog, &[], 0, now)?;
-    // `preferredInstanceType` names an offering by identifier or nickname, as `offeringIDs` may.
-    let preferred = group.spec.preferred_instance_type.as_deref().map(|p| {
-        catalog
-            .iter()
-            .find(|o| o.datacenter == group.spec.datacenter_id && (o.identifier == p || o.nickname == p))
-            .map_or_else(|| p.to_owned(), |o| o.identifier.clone())
-    });
+    let preferred = preferred_offering(group, &catalog);
     offering_for_min(&model, preferred.as_deref())
         .ok_or_else(|| "every offering of the group is backed off after failures".into())
 }
