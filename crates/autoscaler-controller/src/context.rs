@@ -19,7 +19,7 @@ pub struct Context {
     pub client: kube::Client,
     /// The same API server without kube's retry layer, for drains: a retried 429 would hide a
     /// PodDisruptionBudget's refusal from the drain's own deadline.
-    pub drain_client: kube::Client,
+    pub drain_client: autoscaler_drain::DrainClient,
     /// The configuration (`dry_run`, `cluster_id`, identity).
     pub config: Config,
     /// The caches.

@@ -149,11 +149,7 @@ pub async fn run(config: Config, signal: impl std::future::Future<Output = ()> +
     // New nodes install the control plane's version unless told otherwise (kubeadm join refuses a kubelet
     // newer than the API server).
     config.kubernetes_version.get_or_insert(version);
-    let drain_client = {
-        let mut c = kube_config(&config).await?;
-        c.default_retry = false;
-        Client::try_from(c).map_err(Error::Kube)?
-    };
+    let drain_client = autoscaler_drain::DrainClient::new(kube_config(&config).await?).map_err(Error::Kube)?;
     check_crds(&client).await?;
 
     let health = Health::new();

@@ -1,8 +1,13 @@
 //! Conversion of k8s-openapi objects into the model (feature `k8s`).
 //!
+//! Requests follow kube-scheduler: restartable (sidecar) init containers run beside the app containers,
+//! pod-level `resources.requests` replace the containers' sum for the resources they name. `matchLabelKeys`
+//! (spread and affinity) and `mismatchLabelKeys` are merged into their selectors with the pod's own values;
+//! a `namespaceSelector` is kept for the caller to resolve against namespace labels
+//! ([`Pod::resolve_namespace_selectors`]).
+//!
 //! Known approximations: `matchFields` on `metadata.name` becomes a requirement on the hostname label;
-//! restartable (sidecar) init containers are treated as ordinary init containers; pod affinity
-//! `namespaceSelector` is ignored; only DoNotSchedule spread constraints are kept. The eviction fields
+//! only DoNotSchedule spread constraints are kept (ScheduleAnyway ones only rank nodes). The eviction fields
 //! (`do_not_disrupt`, `safe_to_evict`, a mirror pod's `Node` owner, `finished`) are read here, by the rules of
 //! [`crate::eviction`].
 
@@ -13,10 +18,11 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 
 use crate::model::{
-    HostPort, LABEL_HOSTNAME, LABEL_ZONE, Node, Pdb, Pod, PodAffinityTerm, Protocol, TopologyKey, TopologySpread,
+    HostPort, Inclusion, LABEL_HOSTNAME, LABEL_ZONE, Namespaces, Node, Pdb, Pod, PodAffinityTerm, Protocol,
+    TopologyKey, TopologySpread,
 };
 use crate::quantity;
-use crate::resources::{Resources, effective_request};
+use crate::resources::{InitContainer, PodLevelRequests, Resources, effective_request};
 use crate::selectors::{
     LabelSelector, NodeSelectorTerm, Operator, Requirement, Taint, TaintEffect, Toleration, TolerationOperator,
 };
@@ -117,18 +123,89 @@ fn label_selector(s: Option<&meta::LabelSelector>) -> Result<LabelSelector> {
     Ok(LabelSelector { match_labels: s.match_labels.clone().unwrap_or_default(), match_expressions })
 }
 
-fn affinity_terms(terms: Option<&Vec<k8s::PodAffinityTerm>>) -> Result<Vec<PodAffinityTerm>> {
+/// Adds `key In [pod's value]` (or `NotIn` for mismatch keys) for each key the pod carries, as
+/// kube-apiserver and kube-scheduler merge `matchLabelKeys`; a key the pod lacks is ignored.
+fn merge_label_keys(selector: &mut LabelSelector, keys: Option<&Vec<String>>, op: Operator, pod: &meta::ObjectMeta) {
+    let labels = pod.labels.as_ref();
+    for key in keys.into_iter().flatten() {
+        if let Some(value) = labels.and_then(|l| l.get(key)) {
+            selector.match_expressions.push(Requirement {
+                key: key.clone(),
+                operator: op,
+                values: vec![value.clone()],
+            });
+        }
+    }
+}
+
+/// Which namespaces a term reads: the list and the selector together; neither means the pod's own.
+fn namespaces(t: &k8s::PodAffinityTerm) -> Result<Namespaces> {
+    let listed = t.namespaces.clone().unwrap_or_default();
+    Ok(match &t.namespace_selector {
+        None if listed.is_empty() => Namespaces::Own,
+        None => Namespaces::Listed(listed),
+        Some(s)
+            if s.match_labels.as_ref().is_none_or(BTreeMap::is_empty)
+                && s.match_expressions.as_ref().is_none_or(Vec::is_empty) =>
+        {
+            Namespaces::All
+        }
+        Some(s) => Namespaces::Selector { listed, selector: label_selector(Some(s))? },
+    })
+}
+
+fn affinity_terms(terms: Option<&Vec<k8s::PodAffinityTerm>>, pod: &meta::ObjectMeta) -> Result<Vec<PodAffinityTerm>> {
     terms
         .into_iter()
         .flatten()
         .map(|t| {
-            Ok(PodAffinityTerm {
-                selector: label_selector(t.label_selector.as_ref())?,
-                namespaces: t.namespaces.clone().unwrap_or_default(),
-                topology: topology(&t.topology_key)?,
-            })
+            let mut selector = label_selector(t.label_selector.as_ref())?;
+            if t.label_selector.is_some() {
+                merge_label_keys(&mut selector, t.match_label_keys.as_ref(), Operator::In, pod);
+                merge_label_keys(&mut selector, t.mismatch_label_keys.as_ref(), Operator::NotIn, pod);
+            }
+            Ok(PodAffinityTerm { selector, namespaces: namespaces(t)?, topology: topology(&t.topology_key)? })
         })
         .collect()
+}
+
+fn inclusion(policy: Option<&str>, default: Inclusion) -> Result<Inclusion> {
+    match policy {
+        None | Some("") => Ok(default),
+        Some("Honor") => Ok(Inclusion::Honor),
+        Some("Ignore") => Ok(Inclusion::Ignore),
+        Some(other) => Err(ConvertError::Unknown(other.to_owned())),
+    }
+}
+
+/// The containers' requests by kube-scheduler's rules, with pod-level requests replacing the sum for the
+/// resources they name (cpu, memory, hugepages).
+fn requests(spec: &k8s::PodSpec) -> Result<Resources> {
+    let requests_of = |c: &k8s::Container| resources(c.resources.as_ref().and_then(|r| r.requests.as_ref()));
+    let containers: Vec<Resources> = spec.containers.iter().map(requests_of).collect::<Result<_>>()?;
+    let inits: Vec<InitContainer> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| {
+            Ok(InitContainer { requests: requests_of(c)?, sidecar: c.restart_policy.as_deref() == Some("Always") })
+        })
+        .collect::<Result<_>>()?;
+    let overhead = resources(spec.overhead.as_ref())?;
+    let mut pod_level = PodLevelRequests::default();
+    for (name, q) in spec.resources.as_ref().and_then(|r| r.requests.as_ref()).into_iter().flatten() {
+        let bad = || ConvertError::Quantity(format!("spec.resources.requests {name}={}", q.0));
+        match name.as_str() {
+            "cpu" => pod_level.cpu_milli = Some(quantity::cpu_milli(&q.0).ok_or_else(bad)?),
+            "memory" => pod_level.memory = Some(quantity::integer(&q.0).ok_or_else(bad)?),
+            n if n.starts_with("hugepages-") => {
+                pod_level.hugepages.insert(n.to_owned(), quantity::integer(&q.0).ok_or_else(bad)?);
+            }
+            // The API accepts no other resource at pod level.
+            _ => {}
+        }
+    }
+    Ok(effective_request(&containers, &inits, &pod_level, &overhead))
 }
 
 fn node_terms(affinity: Option<&k8s::NodeAffinity>) -> Result<Vec<NodeSelectorTerm>> {
@@ -162,18 +239,6 @@ fn node_terms(affinity: Option<&k8s::NodeAffinity>) -> Result<Vec<NodeSelectorTe
 /// A pod as the model sees it.
 pub fn pod(p: &k8s::Pod) -> Result<Pod> {
     let spec = p.spec.clone().unwrap_or_default();
-    let containers: Vec<Resources> = spec
-        .containers
-        .iter()
-        .map(|c| resources(c.resources.as_ref().and_then(|r| r.requests.as_ref())))
-        .collect::<Result<_>>()?;
-    let inits: Vec<Resources> = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| resources(c.resources.as_ref().and_then(|r| r.requests.as_ref())))
-        .collect::<Result<_>>()?;
-    let overhead = resources(spec.overhead.as_ref())?;
     let tolerations = spec
         .tolerations
         .iter()
@@ -198,10 +263,17 @@ pub fn pod(p: &k8s::Pod) -> Result<Pod> {
         .flatten()
         .filter(|c| c.when_unsatisfiable == "DoNotSchedule")
         .map(|c| {
+            let mut selector = label_selector(c.label_selector.as_ref())?;
+            if c.label_selector.is_some() {
+                merge_label_keys(&mut selector, c.match_label_keys.as_ref(), Operator::In, &p.metadata);
+            }
             Ok(TopologySpread {
                 max_skew: c.max_skew,
                 topology: topology(&c.topology_key)?,
-                selector: label_selector(c.label_selector.as_ref())?,
+                selector,
+                min_domains: c.min_domains.unwrap_or(1),
+                node_affinity: inclusion(c.node_affinity_policy.as_deref(), Inclusion::Honor)?,
+                node_taints: inclusion(c.node_taints_policy.as_deref(), Inclusion::Ignore)?,
             })
         })
         .collect::<Result<_>>()?;
@@ -225,7 +297,7 @@ pub fn pod(p: &k8s::Pod) -> Result<Pod> {
         .collect();
     Ok(Pod {
         labels: p.metadata.labels.clone().unwrap_or_default(),
-        requests: effective_request(&containers, &inits, &overhead),
+        requests: requests(&spec)?,
         node_selector: spec.node_selector.clone().unwrap_or_default(),
         node_affinity: node_terms(affinity.and_then(|a| a.node_affinity.as_ref()))?,
         tolerations,
@@ -233,11 +305,13 @@ pub fn pod(p: &k8s::Pod) -> Result<Pod> {
             affinity
                 .and_then(|a| a.pod_affinity.as_ref())
                 .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()),
+            &p.metadata,
         )?,
         pod_anti_affinity: affinity_terms(
             affinity
                 .and_then(|a| a.pod_anti_affinity.as_ref())
                 .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()),
+            &p.metadata,
         )?,
         topology_spread,
         host_ports,
@@ -359,5 +433,89 @@ mod tests {
             "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "Near", "values": ["x"]}]}}
         }));
         assert_eq!(bad, Err(ConvertError::Unknown("Near".into())));
+    }
+
+    fn converted(json: serde_json::Value) -> Pod {
+        pod(&serde_json::from_value::<k8s::Pod>(json).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn sidecars_and_pod_level_requests_are_counted_as_the_scheduler_counts_them() {
+        let p = converted(serde_json::json!({
+            "metadata": {"name": "mesh", "namespace": "shop"},
+            "spec": {
+                "initContainers": [
+                    {"name": "proxy", "restartPolicy": "Always",
+                     "resources": {"requests": {"cpu": "200m", "memory": "256Mi"}}},
+                    {"name": "migrate", "resources": {"requests": {"cpu": "1", "memory": "128Mi"}}}
+                ],
+                "containers": [{"name": "app", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}]
+            }
+        }));
+        // The sidecar runs beside the app (memory 1Gi + 256Mi) and beside the migration (cpu 1 + 200m).
+        assert_eq!((p.requests.cpu_milli, p.requests.memory), (1200, (1 << 30) + (256 << 20)));
+        let p = converted(serde_json::json!({
+            "metadata": {"name": "pooled", "namespace": "shop"},
+            "spec": {
+                "resources": {"requests": {"cpu": "3"}},
+                "containers": [
+                    {"name": "a", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}},
+                    {"name": "b", "resources": {"requests": {"memory": "1Gi"}}}
+                ]
+            }
+        }));
+        assert_eq!((p.requests.cpu_milli, p.requests.memory), (3000, 2 << 30), "pod-level cpu, summed memory");
+    }
+
+    #[test]
+    fn affinity_namespaces_and_label_keys_are_read() {
+        let p = converted(serde_json::json!({
+            "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web", "pod-template-hash": "abc"}},
+            "spec": {
+                "containers": [{"name": "app"}],
+                "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname",
+                     "matchLabelKeys": ["pod-template-hash"], "namespaceSelector": {"matchLabels": {"team": "a"}}},
+                    {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname",
+                     "namespaceSelector": {}},
+                    {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname",
+                     "namespaces": ["other"], "mismatchLabelKeys": ["pod-template-hash"]}
+                ]}},
+                "topologySpreadConstraints": [{
+                    "maxSkew": 2, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": {"matchLabels": {"app": "web"}}, "matchLabelKeys": ["pod-template-hash", "absent"],
+                    "minDomains": 3, "nodeAffinityPolicy": "Ignore", "nodeTaintsPolicy": "Honor"
+                }]
+            }
+        }));
+        let [with_selector, every, listed] = &p.pod_anti_affinity[..] else { panic!("three terms") };
+        let Namespaces::Selector { listed: names, selector } = &with_selector.namespaces else { panic!("a selector") };
+        assert!(names.is_empty());
+        assert!(selector.matches(&[("team".to_owned(), "a".to_owned())].into()));
+        assert!(
+            with_selector.selector.match_expressions.contains(&Requirement::new(
+                "pod-template-hash",
+                Operator::In,
+                &["abc"]
+            )),
+            "matchLabelKeys merged with the pod's own value"
+        );
+        assert_eq!(every.namespaces, Namespaces::All, "an empty namespaceSelector selects every namespace");
+        assert_eq!(listed.namespaces, Namespaces::Listed(vec!["other".into()]));
+        assert!(listed.selector.match_expressions.contains(&Requirement::new(
+            "pod-template-hash",
+            Operator::NotIn,
+            &["abc"]
+        )));
+        let spread = &p.topology_spread[0];
+        assert_eq!(
+            (spread.max_skew, spread.min_domains, spread.node_affinity, spread.node_taints),
+            (2, 3, Inclusion::Ignore, Inclusion::Honor)
+        );
+        assert_eq!(
+            spread.selector.match_expressions,
+            vec![Requirement::new("pod-template-hash", Operator::In, &["abc"])],
+            "a key the pod does not carry is ignored"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! Nodes and pods as the decision core sees them: plain data, already converted from Kubernetes objects.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::resources::Resources;
@@ -29,15 +31,91 @@ impl TopologyKey {
     }
 }
 
+/// Labels of each namespace, by name: what resolves a term's `namespaceSelector`.
+pub type NamespaceLabels = BTreeMap<String, Labels>;
+
+/// The namespaces a pod (anti-)affinity term looks at: the union of its `namespaces` list and the
+/// namespaces its `namespaceSelector` matches, as kube-scheduler reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Namespaces {
+    /// The pod's own namespace (neither `namespaces` nor `namespaceSelector` set).
+    #[default]
+    Own,
+    /// Exactly these (an empty list selects no pod).
+    Listed(Vec<String>),
+    /// Every namespace (an empty `namespaceSelector`).
+    All,
+    /// A `namespaceSelector` not yet resolved against namespace labels
+    /// ([`Pod::resolve_namespace_selectors`]), with the names listed beside it. Until it is resolved the core
+    /// takes the safe side: an anti-affinity term counts pods of every namespace (it can only refuse more),
+    /// an affinity term only those of the listed names (it can only accept less).
+    Selector {
+        /// Names listed in `namespaces`.
+        listed: Vec<String>,
+        /// The `namespaceSelector`.
+        selector: LabelSelector,
+    },
+}
+
+/// How a term's namespaces are read while a selector is unresolved: the safe side differs by the kind of
+/// term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TermKind {
+    /// Pod affinity: it must find a pod, so reading fewer namespaces is the safe side.
+    Affinity,
+    /// Pod anti-affinity: it must find none, so reading more namespaces is the safe side.
+    AntiAffinity,
+}
+
+impl Namespaces {
+    /// Whether a pod in `namespace` is within the term of a pod in `owner`.
+    pub fn admits(&self, namespace: &str, owner: &str, kind: TermKind) -> bool {
+        match self {
+            Namespaces::Own => namespace == owner,
+            Namespaces::Listed(names) => names.iter().any(|n| n == namespace),
+            Namespaces::All => true,
+            Namespaces::Selector { listed, .. } => match kind {
+                TermKind::AntiAffinity => true,
+                TermKind::Affinity => listed.iter().any(|n| n == namespace),
+            },
+        }
+    }
+
+    /// The selector resolved against `labels`: the listed names plus every namespace it matches.
+    pub fn resolved(&self, labels: &NamespaceLabels) -> Namespaces {
+        match self {
+            Namespaces::Selector { listed, selector } => {
+                let mut names = listed.clone();
+                names.extend(labels.iter().filter(|(_, l)| selector.matches(l)).map(|(n, _)| n.clone()));
+                names.sort();
+                names.dedup();
+                Namespaces::Listed(names)
+            }
+            other => other.clone(),
+        }
+    }
+}
+
 /// A required pod (anti-)affinity term.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PodAffinityTerm {
     /// Which pods the term is about.
     pub selector: LabelSelector,
-    /// Namespaces of those pods; empty means the pod's own namespace.
-    pub namespaces: Vec<String>,
+    /// The namespaces of those pods.
+    pub namespaces: Namespaces,
     /// The domain the term applies within.
     pub topology: TopologyKey,
+}
+
+/// Whether a spread constraint's node inclusion policy (`nodeAffinityPolicy`, `nodeTaintsPolicy`) honours
+/// the pod's node affinity or taints when it counts domains.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Inclusion {
+    /// Only nodes the pod could use by that filter count.
+    Honor,
+    /// Every node with the topology label counts.
+    #[default]
+    Ignore,
 }
 
 /// A `whenUnsatisfiable: DoNotSchedule` topology spread constraint.
@@ -47,8 +125,39 @@ pub struct TopologySpread {
     pub max_skew: i32,
     /// The domain key.
     pub topology: TopologyKey,
-    /// Which pods are counted (in the pod's namespace).
+    /// Which pods are counted (in the pod's namespace); `matchLabelKeys` already merged in.
     pub selector: LabelSelector,
+    /// `minDomains`: while fewer eligible domains exist, the global minimum counts as zero.
+    #[serde(default = "one")]
+    pub min_domains: i32,
+    /// `nodeAffinityPolicy` (default Honor).
+    #[serde(default = "honor")]
+    pub node_affinity: Inclusion,
+    /// `nodeTaintsPolicy` (default Ignore).
+    #[serde(default)]
+    pub node_taints: Inclusion,
+}
+
+fn one() -> i32 {
+    1
+}
+
+fn honor() -> Inclusion {
+    Inclusion::Honor
+}
+
+impl TopologySpread {
+    /// A constraint with the API's defaults: `minDomains` 1, node affinity honoured, taints ignored.
+    pub fn new(max_skew: i32, topology: TopologyKey, selector: LabelSelector) -> Self {
+        Self {
+            max_skew,
+            topology,
+            selector,
+            min_domains: 1,
+            node_affinity: Inclusion::Honor,
+            node_taints: Inclusion::Ignore,
+        }
+    }
 }
 
 /// Host port protocols.
@@ -155,13 +264,30 @@ impl Pod {
     }
 
     /// Whether a term selects this pod (its selector and namespaces), seen from a pod in `term_namespace`.
-    pub fn selected_by(&self, term: &PodAffinityTerm, term_namespace: &str) -> bool {
-        let ns_ok = if term.namespaces.is_empty() {
-            self.namespace == term_namespace
-        } else {
-            term.namespaces.contains(&self.namespace)
-        };
-        ns_ok && term.selector.matches(&self.labels)
+    pub fn selected_by(&self, term: &PodAffinityTerm, term_namespace: &str, kind: TermKind) -> bool {
+        term.namespaces.admits(&self.namespace, term_namespace, kind) && term.selector.matches(&self.labels)
+    }
+
+    /// Resolves every `namespaceSelector` of its affinity terms against the namespaces' labels (the
+    /// controller calls this on each snapshot, so a namespace relabelled later is read afresh). Returns
+    /// whether any term had one.
+    pub fn resolve_namespace_selectors(&mut self, labels: &NamespaceLabels) -> bool {
+        let mut any = false;
+        for t in self.pod_affinity.iter_mut().chain(self.pod_anti_affinity.iter_mut()) {
+            if matches!(t.namespaces, Namespaces::Selector { .. }) {
+                t.namespaces = t.namespaces.resolved(labels);
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// Whether some affinity term still has a `namespaceSelector` to resolve.
+    pub fn has_namespace_selector(&self) -> bool {
+        self.pod_affinity
+            .iter()
+            .chain(&self.pod_anti_affinity)
+            .any(|t| matches!(t.namespaces, Namespaces::Selector { .. }))
     }
 }
 
@@ -219,10 +345,10 @@ impl Node {
         Self { name: name.to_owned(), labels, allocatable, ready: true, ..Self::default() }
     }
 
-    /// Sum of the requests of its pods.
+    /// Sum of the requests of its pods (finished pods hold nothing: kube-scheduler does not see them).
     pub fn requested(&self) -> Resources {
         let mut r = Resources::default();
-        for p in &self.pods {
+        for p in self.pods.iter().filter(|p| !p.finished) {
             r.add(&p.requests);
         }
         r

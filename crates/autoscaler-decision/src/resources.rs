@@ -116,15 +116,64 @@ impl Resources {
     }
 }
 
-/// The effective request of a pod, as kube-scheduler computes it: the larger of the sum of its
-/// containers' requests and the largest init container's request, plus the pod overhead, plus one pod slot.
-pub fn effective_request(containers: &[Resources], init_containers: &[Resources], overhead: &Resources) -> Resources {
+/// An init container's request, and whether it is a sidecar (`restartPolicy: Always`): a sidecar keeps
+/// running beside the app containers once started.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InitContainer {
+    /// Its requests.
+    pub requests: Resources,
+    /// Restartable (a native sidecar).
+    pub sidecar: bool,
+}
+
+/// Pod-level requests (`spec.resources.requests`): each resource named replaces the containers' figure.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodLevelRequests {
+    /// CPU in millicores.
+    pub cpu_milli: Option<i64>,
+    /// Memory in bytes.
+    pub memory: Option<i64>,
+    /// Hugepages by resource name (`hugepages-2Mi`).
+    pub hugepages: BTreeMap<String, i64>,
+}
+
+/// The effective request of a pod, as kube-scheduler computes it (`resourcehelper.PodRequests`): the app
+/// containers' sum plus every sidecar's, or the peak of the init phase if larger (each ordinary init
+/// container runs with the sidecars started before it); pod-level requests then replace what they name;
+/// plus the pod overhead, plus one pod slot.
+pub fn effective_request(
+    containers: &[Resources],
+    init_containers: &[InitContainer],
+    pod_level: &PodLevelRequests,
+    overhead: &Resources,
+) -> Resources {
     let mut sum = Resources::default();
     for c in containers {
         sum.add(c);
     }
-    let init_max = init_containers.iter().fold(Resources::default(), |acc, c| acc.max(c));
-    let mut total = sum.max(&init_max);
+    let mut sidecars = Resources::default();
+    let mut init_peak = Resources::default();
+    for init in init_containers {
+        if init.sidecar {
+            sum.add(&init.requests);
+            sidecars.add(&init.requests);
+            init_peak = init_peak.max(&sidecars);
+        } else {
+            let mut running = init.requests.clone();
+            running.add(&sidecars);
+            init_peak = init_peak.max(&running);
+        }
+    }
+    let mut total = sum.max(&init_peak);
+    if let Some(cpu) = pod_level.cpu_milli {
+        total.cpu_milli = cpu;
+    }
+    if let Some(memory) = pod_level.memory {
+        total.memory = memory;
+    }
+    for (name, amount) in &pod_level.hugepages {
+        total.extended.insert(name.clone(), *amount);
+    }
     total.add(overhead);
     total.pods = 1;
     total
@@ -164,11 +213,42 @@ mod tests {
     fn init_container_max_rule_and_overhead() {
         // Two containers of 200m/1Gi; an init container of 1 CPU; overhead 100m. Request = max(400m, 1000m) + 100m.
         let c = Resources::cpu_mem(200, GI);
-        let init = Resources::cpu_mem(1000, GI / 2);
-        let r = effective_request(&[c.clone(), c], &[init], &Resources::cpu_mem(100, 0));
+        let init = InitContainer { requests: Resources::cpu_mem(1000, GI / 2), sidecar: false };
+        let none = PodLevelRequests::default();
+        let r = effective_request(&[c.clone(), c], &[init], &none, &Resources::cpu_mem(100, 0));
         assert_eq!(r.cpu_milli, 1100);
         assert_eq!(r.memory, 2 * GI);
         assert_eq!(r.pods, 1);
+    }
+
+    #[test]
+    fn sidecars_add_to_the_running_pod_and_to_later_init_containers() {
+        // An app container of 500m/1Gi; a sidecar of 200m/256Mi started first, then an ordinary init
+        // container of 1 CPU / 128Mi. Running: 500m + 200m = 700m, 1Gi + 256Mi. Init peak: the init
+        // container with the sidecar beside it, 1200m, 384Mi. Before, the sidecar joined the init max and
+        // the pod asked 1000m / 1Gi: an under-count of 256Mi for as long as it runs.
+        let app = Resources::cpu_mem(500, GI);
+        let sidecar = InitContainer { requests: Resources::cpu_mem(200, 256 << 20), sidecar: true };
+        let init = InitContainer { requests: Resources::cpu_mem(1000, 128 << 20), sidecar: false };
+        let none = PodLevelRequests::default();
+        let r = effective_request(
+            std::slice::from_ref(&app),
+            &[sidecar.clone(), init.clone()],
+            &none,
+            &Resources::default(),
+        );
+        assert_eq!((r.cpu_milli, r.memory), (1200, GI + (256 << 20)));
+        // An init container that runs before the sidecar starts does not run beside it.
+        let r = effective_request(&[app], &[init, sidecar], &none, &Resources::default());
+        assert_eq!((r.cpu_milli, r.memory), (1000, GI + (256 << 20)));
+    }
+
+    #[test]
+    fn pod_level_requests_replace_what_they_name() {
+        let app = Resources::cpu_mem(500, GI);
+        let pod_level = PodLevelRequests { cpu_milli: Some(2000), ..Default::default() };
+        let r = effective_request(&[app.clone(), app], &[], &pod_level, &Resources::cpu_mem(100, 0));
+        assert_eq!((r.cpu_milli, r.memory), (2100, 2 * GI), "cpu from the pod level, memory summed");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! they are public so simulations can compare on the same work.
 
 use crate::groups::{NodeGroup, Offering};
-use crate::model::{LABEL_ZONE, Pod, PodAffinityTerm, TopologyKey, TopologySpread};
+use crate::model::{LABEL_ZONE, Namespaces, Pod, PodAffinityTerm, TopologyKey, TopologySpread};
 use crate::resources::Resources;
 use crate::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
 
@@ -62,11 +62,11 @@ fn pod(name: String, cpu_milli: i64, memory: i64) -> Pod {
 }
 
 fn term(key: &str, value: &str, topology: TopologyKey) -> PodAffinityTerm {
-    PodAffinityTerm { selector: LabelSelector::labels(&[(key, value)]), namespaces: vec![], topology }
+    PodAffinityTerm { selector: LabelSelector::labels(&[(key, value)]), namespaces: Namespaces::Own, topology }
 }
 
 fn spread(key: &str, value: &str, topology: TopologyKey, max_skew: i32) -> TopologySpread {
-    TopologySpread { max_skew, topology, selector: LabelSelector::labels(&[(key, value)]) }
+    TopologySpread::new(max_skew, topology, LabelSelector::labels(&[(key, value)]))
 }
 
 /// W1, Karpenter's "diverse pods" benchmark: 400 instance types `fake-it-i` (CPU i+1, memory 2(i+1) GiB,
@@ -291,7 +291,7 @@ pub fn realistic_mix(n: usize, seed: u64, services: bool) -> Workload {
             31..36 if !apps.is_empty() => {
                 let (other, namespace) = rng.pick(&apps).clone();
                 let mut t = term("app", &other, TopologyKey::Zone);
-                t.namespaces.push(namespace);
+                t.namespaces = Namespaces::Listed(vec![namespace]);
                 template.pod_affinity.push(t);
             }
             36..40 => {

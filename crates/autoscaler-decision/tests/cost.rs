@@ -3,7 +3,7 @@
 
 use autoscaler_decision::cost::lower_bound;
 use autoscaler_decision::groups::{Expander, NodeGroup, Offering};
-use autoscaler_decision::model::{PodAffinityTerm, TopologyKey};
+use autoscaler_decision::model::{Namespaces, PodAffinityTerm, TopologyKey};
 use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
 use autoscaler_decision::workloads::karpenter_diverse;
 use autoscaler_decision::{Pod, ScaleUpInput, plan, verify};
@@ -51,7 +51,7 @@ fn every_one_per_node_pod_is_charged_a_node() {
             p.labels.insert("app".into(), "nginx".into());
             p.pod_anti_affinity.push(PodAffinityTerm {
                 selector: LabelSelector::labels(&[("app", "nginx")]),
-                namespaces: vec![],
+                namespaces: Namespaces::Own,
                 topology: TopologyKey::Hostname,
             });
             p

@@ -5,7 +5,7 @@
 
 use autoscaler_decision::cost::{baseline_cheapest_fit, baseline_one_group_at_a_time, lower_bound};
 use autoscaler_decision::groups::{Expander, Limits, NodeGroup, Offering};
-use autoscaler_decision::model::{LABEL_ZONE, PodAffinityTerm, TopologyKey, TopologySpread};
+use autoscaler_decision::model::{Inclusion, LABEL_ZONE, Namespaces, PodAffinityTerm, TopologyKey, TopologySpread};
 use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
 use autoscaler_decision::workloads::Rng;
 use autoscaler_decision::{Node, Pdb, Pod, Resources, ScaleDownInput, ScaleUpInput, plan, plan_scale_down, verify};
@@ -34,12 +34,29 @@ fn random_pod(rng: &mut Rng, name: String) -> Pod {
     match rng.below(10) {
         0 => p.pod_anti_affinity.push(PodAffinityTerm {
             selector: sel,
-            namespaces: vec![],
+            namespaces: Namespaces::Own,
             topology: TopologyKey::Hostname,
         }),
-        1 => p.topology_spread.push(TopologySpread { max_skew: 1, topology: TopologyKey::Zone, selector: sel }),
-        2 => p.topology_spread.push(TopologySpread { max_skew: 1, topology: TopologyKey::Hostname, selector: sel }),
-        3 => p.pod_affinity.push(PodAffinityTerm { selector: sel, namespaces: vec![], topology: TopologyKey::Zone }),
+        1 => {
+            let mut spread = TopologySpread::new(1, TopologyKey::Zone, sel);
+            // Now and then the fields that change which domains count and the minimum.
+            if rng.chance(0.3) {
+                spread.min_domains = 3;
+            }
+            if rng.chance(0.2) {
+                spread.node_affinity = Inclusion::Ignore;
+            }
+            if rng.chance(0.2) {
+                spread.node_taints = Inclusion::Honor;
+            }
+            p.topology_spread.push(spread);
+        }
+        2 => p.topology_spread.push(TopologySpread::new(1, TopologyKey::Hostname, sel)),
+        3 => p.pod_affinity.push(PodAffinityTerm {
+            selector: sel,
+            namespaces: Namespaces::Own,
+            topology: TopologyKey::Zone,
+        }),
         4 => {
             p.node_selector.insert(LABEL_ZONE.into(), (*rng.pick(&ZONES)).into());
         }
@@ -100,8 +117,12 @@ fn snapshot(seed: u64) -> Snapshot {
         let mut node = g.template(o, &name);
         node.ready = true;
         for k in 0..rng.below(5) {
-            let p = random_pod(&mut rng, format!("bound-{n}-{k}"));
-            if node.free().cpu_milli >= p.requests.cpu_milli && node.free().memory >= p.requests.memory {
+            let mut p = random_pod(&mut rng, format!("bound-{n}-{k}"));
+            if rng.chance(0.1) {
+                // A finished pod holds nothing, whatever it once requested.
+                p.finished = true;
+                node.pods.push(p);
+            } else if node.free().cpu_milli >= p.requests.cpu_milli && node.free().memory >= p.requests.memory {
                 node.pods.push(p);
             }
         }

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use autoscaler_decision::groups::{Expander, Limits, NodeGroup, Offering};
-use autoscaler_decision::model::{PodAffinityTerm, TopologyKey};
+use autoscaler_decision::model::{Namespaces, PodAffinityTerm, TopologyKey};
 use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
 use autoscaler_decision::{Node, Pod, ScaleUpInput, plan};
 
@@ -149,7 +149,7 @@ fn hostname_anti_affinity_puts_one_pod_per_new_node() {
         p.labels.insert("app".into(), "nginx".into());
         p.pod_anti_affinity.push(PodAffinityTerm {
             selector: LabelSelector::labels(&[("app", "nginx")]),
-            namespaces: vec![],
+            namespaces: Namespaces::Own,
             topology: TopologyKey::Hostname,
         });
     }
@@ -264,7 +264,7 @@ fn a_zone_affinity_group_starts_in_the_zone_with_room_for_all_of_it() {
         p.labels.insert("app".into(), "grp".into());
         p.pod_affinity.push(PodAffinityTerm {
             selector: LabelSelector::labels(&[("app", "grp")]),
-            namespaces: vec![],
+            namespaces: Namespaces::Own,
             topology: TopologyKey::Zone,
         });
     }
@@ -303,7 +303,7 @@ fn an_affinity_target_lands_where_its_followers_can_go() {
         p.node_selector.insert("pool".into(), "batch-b".into());
         p.pod_affinity.push(PodAffinityTerm {
             selector: LabelSelector::labels(&[("app", "db")]),
-            namespaces: vec![],
+            namespaces: Namespaces::Own,
             topology: TopologyKey::Zone,
         });
         pending.push(p);
@@ -313,4 +313,53 @@ fn an_affinity_target_lands_where_its_followers_can_go() {
     let db_node = p.new_nodes.iter().find(|n| n.pods.contains(&"default/db-0".to_owned())).unwrap();
     assert_eq!(db_node.group, "general-b");
     assert_sound(&p, &pending, &groups);
+}
+
+#[test]
+fn finished_pods_leave_their_node_free_for_pending_ones() {
+    // A node whose only pod finished: kube-scheduler places the pending pod there, so no node is needed.
+    let mut node = Node::new("existing", 4000, 8 * GI);
+    node.group = Some("general".into());
+    let mut done = Pod::new("default", "job-1", 4000, 8 * GI);
+    done.finished = true;
+    node.pods.push(done);
+    let pending = pods("web", 1, 2000, 2 * GI);
+    let groups = vec![group("general", 10, vec![offering("sc-4cpu-8gb", 4, 8, 29.0)])];
+    let p = plan(input(std::slice::from_ref(&node), &pending, &groups, Expander::LeastWaste));
+    assert!(p.new_nodes.is_empty(), "{:?}", p.new_nodes);
+    assert_eq!(p.on_existing.len(), 1);
+}
+
+#[test]
+fn min_domains_spreads_new_pods_over_that_many_zones() {
+    use autoscaler_decision::model::TopologySpread;
+    // Three zonal groups; three pods with zone spread maxSkew 1. Without minDomains the first zone's node
+    // may take all three (one domain, skew 0 each time); with minDomains 3 each zone gets one.
+    let zonal = |zone: &str| NodeGroup {
+        zone: Some(zone.into()),
+        ..group(&format!("g-{zone}"), 5, vec![offering(&format!("o-{zone}"), 8, 16, 50.0)])
+    };
+    let groups = vec![zonal("z1"), zonal("z2"), zonal("z3")];
+    let spread_pods = |min_domains: i32| -> Vec<Pod> {
+        (0..3)
+            .map(|i| {
+                let mut p = Pod::new("default", &format!("web-{i}"), 500, GI);
+                p.labels.insert("app".into(), "web".into());
+                let mut s = TopologySpread::new(1, TopologyKey::Zone, LabelSelector::labels(&[("app", "web")]));
+                s.min_domains = min_domains;
+                p.topology_spread.push(s);
+                p
+            })
+            .collect()
+    };
+    let without = spread_pods(1);
+    let p = plan(input(&[], &without, &groups, Expander::LeastWaste));
+    assert_sound(&p, &without, &groups);
+    assert_eq!(p.new_nodes.len(), 1, "one domain is enough without minDomains: {:?}", p.new_nodes);
+    let with = spread_pods(3);
+    let p = plan(input(&[], &with, &groups, Expander::LeastWaste));
+    assert_sound(&p, &with, &groups);
+    assert!(p.unplaced.is_empty(), "{:?}", p.unplaced);
+    let zones: std::collections::BTreeSet<&str> = p.new_nodes.iter().map(|n| n.group.as_str()).collect();
+    assert_eq!(zones.len(), 3, "one node per zone: {:?}", p.new_nodes);
 }

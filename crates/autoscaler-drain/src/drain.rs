@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::classify::{Disposition, classify};
+use crate::client::DrainClient;
 use crate::evict::{Evicted, PodEviction, evict_until, selector_matches};
 use crate::node::{CordonState, cordon_and_taint, recorded_state, rollback};
 use crate::outcome::{DrainFailure, DrainFailureReason, DrainedNode};
@@ -21,10 +22,8 @@ use crate::policy::DrainPolicy;
 /// How often the drain checks whether evicted pods are gone.
 const GONE_POLL: Duration = Duration::from_millis(250);
 
-/// Drains nodes with one policy.
-///
-/// Give it a client whose `Config::default_retry` is off: kube's default retry layer repeats 429s (an
-/// eviction refused by a PodDisruptionBudget) for minutes and hides them from the drain's own deadline.
+/// Drains nodes with one policy, through a [`DrainClient`] (kube's retry layer off, so a budget's refusal
+/// reaches the drain at once and its own deadline holds).
 #[derive(Clone)]
 pub struct Drainer {
     client: Client,
@@ -47,8 +46,8 @@ fn pod_id(pod: &Pod) -> String {
 
 impl Drainer {
     /// A drainer using `client` and `policy`.
-    pub fn new(client: Client, policy: DrainPolicy) -> Self {
-        Self { client, policy }
+    pub fn new(client: DrainClient, policy: DrainPolicy) -> Self {
+        Self { client: client.client().clone(), policy }
     }
 
     /// Drains `node`. On success the node stays cordoned and tainted and every evictable pod is gone; on

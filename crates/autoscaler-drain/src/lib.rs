@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod classify;
+mod client;
 mod drain;
 mod evict;
 pub mod metrics;
@@ -25,6 +26,7 @@ mod outcome;
 mod policy;
 
 pub use classify::{BlockReason, Disposition, SkipReason, classify};
+pub use client::DrainClient;
 pub use drain::Drainer;
 pub use outcome::{DrainFailure, DrainFailureReason, DrainedNode};
 pub use policy::DrainPolicy;

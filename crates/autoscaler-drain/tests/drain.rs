@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use autoscaler_api::constants::{ANNOTATION_DO_NOT_DISRUPT, ANNOTATION_SAFE_TO_EVICT, TAINT_TO_BE_DELETED};
-use autoscaler_drain::{BlockReason, DrainFailureReason, DrainPolicy, Drainer};
+use autoscaler_drain::{BlockReason, DrainClient, DrainFailureReason, DrainPolicy, Drainer};
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{Container, Node, Pod, PodSpec, PodTemplateSpec, ResourceRequirements};
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
@@ -17,6 +17,11 @@ use kube::{Api, Client};
 use testenv::{KwokNode, create_namespace, shared, wait_for};
 
 const WAIT: Duration = Duration::from_secs(60);
+
+/// The drain's own client, built from the test control plane's config.
+async fn drain_client() -> DrainClient {
+    DrainClient::new(shared().await.unwrap().config().await.unwrap()).unwrap()
+}
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
@@ -148,7 +153,7 @@ async fn a_budget_allowing_one_evicts_one_at_a_time_and_completes() {
 
     // The replacements have nowhere to go until a spare node appears 2 s into the drain, so after the
     // first eviction the budget allows none: the drain must wait instead of evicting the other two.
-    let drainer = Drainer::new(client.clone(), policy(90));
+    let drainer = Drainer::new(drain_client().await, policy(90));
     let drain = tokio::spawn(async move { drainer.drain("d-one-a").await });
     let pods: Api<Pod> = Api::namespaced(client.clone(), "d-one");
     let mut fewest_running = usize::MAX;
@@ -201,7 +206,15 @@ async fn a_budget_allowing_none_fails_at_the_deadline_and_restores_the_node() {
         .unwrap();
     wait_budget(&client, "d-none", "db-pdb", 0).await;
 
-    let failure = Drainer::new(client.clone(), policy(4)).drain("d-none-a").await.unwrap_err();
+    // The config asks for kube's retry layer, which would repeat the budget's 429 for minutes: the drain
+    // client turns it off, so the refusal comes back within the drain's own deadline.
+    let mut config = cp.config().await.unwrap();
+    config.default_retry = true;
+    let drainer = Drainer::new(DrainClient::new(config).unwrap(), policy(4));
+    let failure = tokio::time::timeout(Duration::from_secs(60), drainer.drain("d-none-a"))
+        .await
+        .expect("a budget's refusal reaches the drain without kube's retries")
+        .unwrap_err();
     println!("{failure}");
     match &failure.reason {
         DrainFailureReason::DisruptionBudget { pod, budgets } => {
@@ -262,7 +275,7 @@ async fn a_do_not_disrupt_pod_blocks_with_its_reason() {
             }
         }
     });
-    let failure = Drainer::new(client.clone(), policy(30)).drain("d-dnd-a").await.unwrap_err();
+    let failure = Drainer::new(drain_client().await, policy(30)).drain("d-dnd-a").await.unwrap_err();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = stop.send(());
     assert!(!seen_cordoned.await.unwrap(), "a node with a do-not-disrupt pod is never cordoned");
@@ -320,7 +333,7 @@ async fn daemonset_and_mirror_pods_are_left_alone() {
     // Somewhere for the Deployment's replacement to go (the DaemonSet adds its own pod there too).
     KwokNode::new("d-ds-b", "4", "8Gi").label("pool", "d-ds").create(&client).await.unwrap();
 
-    let drained = Drainer::new(client.clone(), policy(60)).drain("d-ds-a").await.unwrap();
+    let drained = Drainer::new(drain_client().await, policy(60)).drain("d-ds-a").await.unwrap();
     assert_eq!(drained.evicted(), 1, "only the Deployment pod is evicted");
     let left = pods.list(&ListParams::default()).await.unwrap().items;
     assert_eq!(running_on(&left, "d-ds-a"), 2, "the DaemonSet and mirror pods are still there");
@@ -351,7 +364,7 @@ async fn a_pod_with_a_long_grace_period_is_waited_for() {
     pods.create(&PostParams::default(), &slow).await.unwrap();
     wait_running(&client, "d-grace", "slow", "d-grace-a", 1).await;
 
-    let drainer = Drainer::new(client.clone(), policy(60));
+    let drainer = Drainer::new(drain_client().await, policy(60));
     let drain = tokio::spawn(async move { drainer.drain("d-grace-a").await });
     wait_for("the pod to be terminating", WAIT, || {
         let pods = pods.clone();
@@ -395,7 +408,7 @@ async fn a_cancelled_drain_rolls_the_node_back_and_rollback_restores_an_interrup
     wait_budget(&client, "d-cancel", "db-pdb", 0).await;
 
     // The drain waits on the budget; the caller gives up after 2 s and drops it.
-    let drainer = Drainer::new(client.clone(), policy(60));
+    let drainer = Drainer::new(drain_client().await, policy(60));
     let dropped = tokio::time::timeout(Duration::from_secs(2), drainer.drain("d-cancel-a")).await;
     assert!(dropped.is_err(), "still waiting on the budget when cancelled");
     wait_for("the node rolled back after the cancel", Duration::from_secs(10), || async {

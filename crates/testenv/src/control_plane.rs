@@ -303,6 +303,11 @@ impl ControlPlane {
         client_from_kubeconfig(&self.kubeconfig).await
     }
 
+    /// The admin kube config (kube's default retry layer off), for code that builds its own client.
+    pub async fn config(&self) -> Result<Config> {
+        config_from_kubeconfig(&self.kubeconfig).await
+    }
+
     /// A client that authenticates with a bearer token (a ServiceAccount token, for RBAC tests).
     pub async fn client_with_token(&self, token: &str) -> Result<Client> {
         let mut config = config_from_kubeconfig(&self.kubeconfig).await?;

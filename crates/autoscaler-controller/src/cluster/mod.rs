@@ -1,4 +1,5 @@
-//! The caches: Nodes, Pods (all namespaces), PodDisruptionBudgets, DaemonSets, NodeGroups and VPSieNodes,
+//! The caches: Nodes, Pods (all namespaces), PodDisruptionBudgets, DaemonSets, Namespaces (their labels, for
+//! pod affinity's `namespaceSelector`), NodeGroups and VPSieNodes,
 //! each watched and kept in compact form ([`objects`]), and the decision core's snapshot built from them
 //! ([`snapshot`]). Every replica runs them, leader or not, so a new leader acts on warm caches at once.
 
@@ -13,8 +14,9 @@ use std::time::Duration;
 
 use autoscaler_api::{NodeGroup, VPSieNode};
 use autoscaler_decision::Pdb;
+use autoscaler_decision::selectors::Labels;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Node as K8sNode;
+use k8s_openapi::api::core::v1::{Namespace, Node as K8sNode};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::watcher;
 use kube::{Api, Client};
@@ -67,6 +69,8 @@ pub struct Cluster {
     pub pdbs: Arc<Store<Pdb>>,
     /// DaemonSets.
     pub daemonsets: Arc<Store<DaemonSetEntry>>,
+    /// Namespaces' labels.
+    pub namespaces: Arc<Store<Labels>>,
     /// NodeGroups, each with the field manager that last changed its spec.
     pub nodegroups: Arc<Store<NodeGroupEntry>>,
     /// VPSieNodes.
@@ -87,6 +91,7 @@ impl Cluster {
             pods: Arc::new(Store::new("pods")),
             pdbs: Arc::new(Store::new("poddisruptionbudgets")),
             daemonsets: Arc::new(Store::new("daemonsets")),
+            namespaces: Arc::new(Store::new("namespaces")),
             nodegroups: Arc::new(Store::new("nodegroups")),
             vpsienodes: Arc::new(Store::new("vpsienodes")),
         }
@@ -104,6 +109,7 @@ impl Cluster {
             (self.pods.kind(), self.pods.is_synced()),
             (self.pdbs.kind(), self.pdbs.is_synced()),
             (self.daemonsets.kind(), self.daemonsets.is_synced()),
+            (self.namespaces.kind(), self.namespaces.is_synced()),
             (self.nodegroups.kind(), self.nodegroups.is_synced()),
             (self.vpsienodes.kind(), self.vpsienodes.is_synced()),
         ]
@@ -127,6 +133,7 @@ impl Cluster {
             }),
             watch::<PodDisruptionBudget, _>(client, &self.pdbs, health, |p, _| objects::pdb(p)),
             watch::<DaemonSet, _>(client, &self.daemonsets, health, |d, _| objects::daemonset(d)),
+            watch::<Namespace, _>(client, &self.namespaces, health, |n, _| objects::namespace(n)),
             watch::<NodeGroup, _>(client, &self.nodegroups, health, move |g, old| {
                 let to = g.metadata.generation.unwrap_or(0);
                 let converted = objects::nodegroup(g);

@@ -209,6 +209,11 @@ pub fn node(n: K8sNode) -> Converted<NodeEntry> {
     }
 }
 
+/// Keeps a Namespace's labels only: pod affinity's `namespaceSelector` reads nothing else.
+pub fn namespace(n: k8s_openapi::api::core::v1::Namespace) -> Converted<autoscaler_decision::selectors::Labels> {
+    Converted::Keep(n.metadata.labels.unwrap_or_default())
+}
+
 /// Converts a PodDisruptionBudget.
 pub fn pdb(p: PodDisruptionBudget) -> Converted<Pdb> {
     match convert::pdb(&p) {

@@ -9,6 +9,7 @@ use autoscaler_api::constants::{LABEL_DATACENTER, LABEL_NODEGROUP};
 use autoscaler_api::nodegroup::{NodeTaint, TaintEffect as ApiEffect};
 use autoscaler_api::{NodeGroup, VPSieNode, VPSieNodePhase};
 use autoscaler_decision::groups::{Limits, NodeGroup as GroupModel, Offering, ScaleDown};
+use autoscaler_decision::model::NamespaceLabels;
 use autoscaler_decision::selectors::{Taint, TaintEffect};
 use autoscaler_decision::{Node, Pdb, Pod, Resources};
 use kube::ResourceExt;
@@ -305,6 +306,14 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
                 snap.pending.push(p.model());
             }
             None => {}
+        }
+    }
+    // A pod affinity term's namespaceSelector is read against the namespaces' labels as they are now.
+    if snap.pending.iter().chain(snap.nodes.iter().flat_map(|n| &n.pods)).any(Pod::has_namespace_selector) {
+        let labels: NamespaceLabels =
+            cluster.namespaces.read().iter().map(|(name, labels)| (name.to_string(), (**labels).clone())).collect();
+        for p in snap.pending.iter_mut().chain(snap.nodes.iter_mut().flat_map(|n| n.pods.iter_mut())) {
+            p.resolve_namespace_selectors(&labels);
         }
     }
     snap.pdbs = cluster.pdbs.read().values().map(|p| (**p).clone()).collect();

@@ -322,3 +322,42 @@ fn the_preferred_instance_type_wins_between_offerings_that_fit_equally_well() {
     let p = plan_of(&build(&c, &dearer, now()));
     assert_eq!(p.new_nodes.iter().map(|n| n.offering.as_str()).collect::<Vec<_>>(), ["id-a"]);
 }
+
+#[test]
+fn namespace_selectors_are_read_against_the_namespace_cache() {
+    use autoscaler_decision::model::Namespaces;
+    let c = cluster_with(nodegroup(json!({})));
+    insert_node(&c, "general-ccccc", true, json!([]), "2026-12-01T09:00:00Z");
+    c.vpsienodes.insert("general-ccccc", vpsienode("general-ccccc", "id-4-8", "Ready"));
+    let mut cache = pending_pod("cache-0", "100m", "64Mi");
+    cache.0["metadata"]["namespace"] = json!("team-b");
+    cache.0["metadata"]["labels"] = json!({"app": "cache"});
+    cache.0["spec"]["nodeName"] = json!("general-ccccc");
+    cache.0["status"] = json!({"phase": "Running"});
+    insert_pod(&c, cache);
+    let mut web = pending_pod("web-0", "100m", "64Mi");
+    web.0["spec"]["affinity"] = json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "cache"}}, "topologyKey": "kubernetes.io/hostname",
+         "namespaceSelector": {"matchLabels": {"team": "b"}}}]}});
+    insert_pod(&c, web);
+    let namespace = |name: &str, team: &str| {
+        let n: k8s_openapi::api::core::v1::Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": {"team": team}}})).unwrap();
+        let Converted::Keep(labels) = objects::namespace(n) else { panic!("kept") };
+        c.namespaces.insert(name, labels);
+    };
+    namespace("team-b", "b");
+    namespace("shop", "a");
+    let s = build(&c, &catalog(), now());
+    assert_eq!(
+        s.pending[0].pod_anti_affinity[0].namespaces,
+        Namespaces::Listed(vec!["team-b".into()]),
+        "resolved to the namespaces labelled team=b"
+    );
+    assert_eq!(plan_of(&s).new_nodes.len(), 1, "the cache's node is refused, a new node is needed");
+    // Relabelled: the next snapshot reads the new labels, and the pod fits beside the cache.
+    namespace("team-b", "c");
+    let s = build(&c, &catalog(), now());
+    assert_eq!(s.pending[0].pod_anti_affinity[0].namespaces, Namespaces::Listed(vec![]));
+    assert!(plan_of(&s).new_nodes.is_empty());
+}

@@ -380,7 +380,7 @@ pub fn zero_known_series() {
     for result in ["loaded", "missing", "invalid"] {
         metrics::counter!(CREDENTIAL_RELOADS, "result" => result).absolute(0);
     }
-    for kind in ["nodes", "pods", "poddisruptionbudgets", "daemonsets", "nodegroups", "vpsienodes"] {
+    for kind in ["nodes", "pods", "poddisruptionbudgets", "daemonsets", "namespaces", "nodegroups", "vpsienodes"] {
         metrics::counter!(CONVERT_ERRORS, "kind" => kind).absolute(0);
     }
     for action in [

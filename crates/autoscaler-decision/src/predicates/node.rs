@@ -67,7 +67,7 @@ pub fn resources_fit(pod: &Pod, node: &Node) -> Result<(), Unfit> {
 /// NodePorts: no host port of the pod is bound on the node.
 pub fn host_ports(pod: &Pod, node: &Node) -> Result<(), Unfit> {
     for want in &pod.host_ports {
-        if node.pods.iter().flat_map(|p| &p.host_ports).any(|have| have.conflicts(want)) {
+        if node.pods.iter().filter(|p| !p.finished).flat_map(|p| &p.host_ports).any(|have| have.conflicts(want)) {
             return Err(Unfit::HostPort(want.port));
         }
     }

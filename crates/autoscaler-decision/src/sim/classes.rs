@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use crate::model::{HostPort, Pod, PodAffinityTerm, TopologyKey, TopologySpread};
+use crate::model::{HostPort, Inclusion, Namespaces, Pod, PodAffinityTerm, TermKind, TopologyKey, TopologySpread};
 use crate::predicates::node::selector_and_affinity_match;
 use crate::resources::Resources;
-use crate::selectors::{LabelSelector, Labels, NodeSelectorTerm, Toleration};
+use crate::selectors::{LabelSelector, Labels, NodeSelectorTerm, Taint, TaintEffect, Toleration};
 
 /// Everything about a pod that scheduling looks at: all but its name and the removal-related fields.
 #[derive(Hash, PartialEq, Eq)]
@@ -41,39 +41,55 @@ impl<'a> ClassKey<'a> {
     }
 }
 
-/// A pod selector with the namespaces it applies to, resolved (an empty list means the owner's namespace).
+/// A pod selector with the namespaces it applies to, resolved for its owner (`None`: every namespace).
 #[derive(Hash, PartialEq, Eq, Clone)]
 pub(crate) struct Term<'a> {
     pub(crate) selector: &'a LabelSelector,
-    pub(crate) namespaces: Vec<&'a str>,
+    pub(crate) namespaces: Option<Vec<&'a str>>,
 }
 
 impl<'a> Term<'a> {
-    fn resolve(selector: &'a LabelSelector, namespaces: &'a [String], owner_namespace: &'a str) -> Self {
-        let mut ns: Vec<&str> =
-            if namespaces.is_empty() { vec![owner_namespace] } else { namespaces.iter().map(String::as_str).collect() };
+    fn resolve(t: &'a PodAffinityTerm, owner_namespace: &'a str, kind: TermKind) -> Self {
+        let mut ns: Vec<&str> = match (&t.namespaces, kind) {
+            (Namespaces::Own, _) => vec![owner_namespace],
+            (Namespaces::Listed(names), _) | (Namespaces::Selector { listed: names, .. }, TermKind::Affinity) => {
+                names.iter().map(String::as_str).collect()
+            }
+            (Namespaces::All, _) | (Namespaces::Selector { .. }, TermKind::AntiAffinity) => {
+                return Self { selector: &t.selector, namespaces: None };
+            }
+        };
         ns.sort_unstable();
         ns.dedup();
-        Self { selector, namespaces: ns }
+        Self { selector: &t.selector, namespaces: Some(ns) }
     }
 
     fn selects(&self, p: &Pod) -> bool {
-        self.namespaces.contains(&p.namespace.as_str()) && self.selector.matches(&p.labels)
+        self.namespaces.as_ref().is_none_or(|ns| ns.contains(&p.namespace.as_str())) && self.selector.matches(&p.labels)
     }
 }
 
-/// Which nodes count for a spread constraint: those the pod's node selector and required affinity accept
-/// that carry every topology label the pod's constraints use.
+/// Which nodes count for a spread constraint: those that carry every topology label the pod's constraints
+/// use and pass the constraint's inclusion policies (the pod's node selector and required affinity when
+/// `nodeAffinityPolicy` is Honor, its tolerations when `nodeTaintsPolicy` is Honor).
 #[derive(Hash, PartialEq, Eq, Clone)]
 pub(crate) struct Eligibility<'a> {
-    pub(crate) node_selector: &'a Labels,
-    pub(crate) node_affinity: &'a [NodeSelectorTerm],
+    /// Node selector and required affinity, when honoured.
+    pub(crate) affinity: Option<(&'a Labels, &'a [NodeSelectorTerm])>,
+    /// Tolerations, when taints are honoured.
+    pub(crate) tolerations: Option<&'a [Toleration]>,
     pub(crate) labels: Vec<TopologyKey>,
 }
 
 impl Eligibility<'_> {
-    pub(crate) fn accepts(&self, labels: &Labels) -> bool {
-        selector_and_affinity_match(self.node_selector, self.node_affinity, labels)
+    pub(crate) fn accepts(&self, labels: &Labels, taints: &[Taint]) -> bool {
+        self.affinity.is_none_or(|(selector, terms)| selector_and_affinity_match(selector, terms, labels))
+            && self.tolerations.is_none_or(|tolerations| {
+                taints
+                    .iter()
+                    .filter(|t| t.effect != TaintEffect::PreferNoSchedule)
+                    .all(|t| tolerations.iter().any(|tol| tol.tolerates(t)))
+            })
             && self.labels.iter().all(|k| labels.contains_key(k.label()))
     }
 }
@@ -93,6 +109,8 @@ pub(crate) struct SpreadUse {
     pub(crate) topology: TopologyKey,
     pub(crate) max_skew: i64,
     pub(crate) self_match: i64,
+    /// While the tracker has fewer domains, its minimum counts as zero.
+    pub(crate) min_domains: u32,
 }
 
 /// An interned class with its constraints resolved to counter ids.
@@ -245,18 +263,18 @@ impl<'a> Registry<'a> {
             let ns = p.namespace.as_str();
             let mut affinity = Vec::new();
             for t in &p.pod_affinity {
-                affinity.push((self.terms.id(Term::resolve(&t.selector, &t.namespaces, ns)), t.topology));
+                affinity.push((self.terms.id(Term::resolve(t, ns, TermKind::Affinity)), t.topology));
             }
             let mut set: Vec<usize> = affinity.iter().map(|a| a.0).collect();
             set.sort_unstable();
             set.dedup();
             let affinity_all = (!set.is_empty()).then(|| self.affinity_sets.id(set));
-            let self_affinity = p.pod_affinity.iter().all(|t| Term::resolve(&t.selector, &t.namespaces, ns).selects(p));
+            let self_affinity = p.pod_affinity.iter().all(|t| Term::resolve(t, ns, TermKind::Affinity).selects(p));
             let mut anti = Vec::new();
             let mut holds_anti = Vec::new();
             let mut singleton = false;
             for t in &p.pod_anti_affinity {
-                let term = Term::resolve(&t.selector, &t.namespaces, ns);
+                let term = Term::resolve(t, ns, TermKind::AntiAffinity);
                 singleton |= t.topology == TopologyKey::Hostname && term.selects(p);
                 let id = self.terms.id(term);
                 anti.push((id, t.topology));
@@ -267,13 +285,14 @@ impl<'a> Registry<'a> {
                 let mut labels: Vec<TopologyKey> = p.topology_spread.iter().map(|s| s.topology).collect();
                 labels.sort_by_key(|k| *k == TopologyKey::Zone);
                 labels.dedup();
-                let eligibility = self.eligibilities.id(Eligibility {
-                    node_selector: &p.node_selector,
-                    node_affinity: &p.node_affinity,
-                    labels,
-                });
                 for s in &p.topology_spread {
-                    let term = Term { selector: &s.selector, namespaces: vec![ns] };
+                    let eligibility = self.eligibilities.id(Eligibility {
+                        affinity: (s.node_affinity == Inclusion::Honor)
+                            .then_some((&p.node_selector, &p.node_affinity[..])),
+                        tolerations: (s.node_taints == Inclusion::Honor).then_some(&p.tolerations[..]),
+                        labels: labels.clone(),
+                    });
+                    let term = Term { selector: &s.selector, namespaces: Some(vec![ns]) };
                     let self_match = i64::from(term.selects(p));
                     let tracker = self.trackers.id(TrackerKey { term, topology: s.topology, eligibility });
                     spread.push(SpreadUse {
@@ -281,6 +300,7 @@ impl<'a> Registry<'a> {
                         topology: s.topology,
                         max_skew: i64::from(s.max_skew),
                         self_match,
+                        min_domains: u32::try_from(s.min_domains).unwrap_or(0),
                     });
                 }
             }

@@ -80,6 +80,8 @@ struct Tracker {
     counts: Vec<u32>,
     is_domain: Vec<bool>,
     histogram: BTreeMap<u32, u32>,
+    /// How many domains it has.
+    domains: u32,
 }
 
 impl Tracker {
@@ -94,6 +96,7 @@ impl Tracker {
         self.grow(d + 1);
         if !self.is_domain[d] {
             self.is_domain[d] = true;
+            self.domains += 1;
             *self.histogram.entry(self.counts[d]).or_default() += 1;
         }
     }
@@ -114,8 +117,9 @@ impl Tracker {
         d.filter(|&d| self.is_domain.get(d).copied().unwrap_or(false)).map_or(0, |d| self.counts[d])
     }
 
-    fn min(&self) -> u32 {
-        self.histogram.keys().next().copied().unwrap_or(0)
+    /// The global minimum: zero while fewer than `min_domains` domains exist.
+    fn min(&self, min_domains: u32) -> u32 {
+        if self.domains < min_domains { 0 } else { self.histogram.keys().next().copied().unwrap_or(0) }
     }
 }
 
@@ -186,6 +190,7 @@ impl<'a> Sim<'a> {
                 counts: Vec::new(),
                 is_domain: Vec::new(),
                 histogram: BTreeMap::new(),
+                domains: 0,
             })
             .collect();
         let mut sim = Sim {
@@ -221,7 +226,8 @@ impl<'a> Sim<'a> {
             sim.nodes[idx].cap =
                 [n.allocatable.cpu_milli, n.allocatable.memory, n.allocatable.ephemeral_storage, n.allocatable.pods];
             sim.nodes[idx].ext_cap = &n.allocatable.extended;
-            for (k, _) in n.pods.iter().enumerate() {
+            // Finished pods hold nothing and kube-scheduler does not see them.
+            for (k, _) in n.pods.iter().enumerate().filter(|(_, p)| !p.finished) {
                 let class = sim.bound_class[i][k];
                 sim.commit(class, idx, PodRef::Bound(i, k));
             }
@@ -275,7 +281,7 @@ impl<'a> Sim<'a> {
                 v.push(0);
             }
         }
-        let eligible: Vec<bool> = self.reg.eligibilities.items.iter().map(|e| e.accepts(&labels)).collect();
+        let eligible: Vec<bool> = self.reg.eligibilities.items.iter().map(|e| e.accepts(&labels, taints)).collect();
         for t in &mut self.trackers {
             t.grow(idx + 1);
             if eligible[t.eligibility] {
@@ -477,7 +483,7 @@ impl<'a> Sim<'a> {
             let Some(d) = dom(s.topology) else { return Fit::Never };
             let tr = &self.trackers[s.tracker];
             let here = i64::from(tr.here(Some(d)));
-            let min = i64::from(tr.min()).min(here);
+            let min = i64::from(tr.min(s.min_domains)).min(here);
             if here + s.self_match - min > s.max_skew {
                 return Fit::NotNow;
             }
