@@ -7,7 +7,9 @@
 //! ([`Pod::resolve_namespace_selectors`]).
 //!
 //! Known approximations: `matchFields` on `metadata.name` becomes a requirement on the hostname label;
-//! only DoNotSchedule spread constraints are kept (ScheduleAnyway ones only rank nodes). The eviction fields
+//! only DoNotSchedule spread constraints are kept (ScheduleAnyway ones only rank nodes); a required
+//! constraint on a topology key other than hostname and zone is left out and named in `Pod::unmodelled`,
+//! so the pod still counts where it runs but is never placed or moved by a plan. The eviction fields
 //! (`do_not_disrupt`, `safe_to_evict`, a mirror pod's `Node` owner, `finished`) are read here, by the rules of
 //! [`crate::eviction`].
 
@@ -30,8 +32,6 @@ use crate::selectors::{
 /// What the conversion cannot represent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConvertError {
-    /// A topology key other than hostname and zone.
-    TopologyKey(String),
     /// A quantity that does not parse.
     Quantity(String),
     /// An operator or effect the API does not define.
@@ -41,9 +41,6 @@ pub enum ConvertError {
 impl std::fmt::Display for ConvertError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConvertError::TopologyKey(k) => {
-                write!(f, "unsupported topology key {k:?} (only {LABEL_HOSTNAME} and {LABEL_ZONE})")
-            }
             ConvertError::Quantity(q) => write!(f, "malformed quantity {q:?}"),
             ConvertError::Unknown(v) => write!(f, "unknown value {v:?}"),
         }
@@ -92,12 +89,18 @@ fn effect(e: &str) -> Result<TaintEffect> {
     })
 }
 
-fn topology(key: &str) -> Result<TopologyKey> {
+/// The model's key for a topology label; `None` for any other label, which the model cannot represent.
+fn topology(key: &str) -> Option<TopologyKey> {
     match key {
-        LABEL_HOSTNAME => Ok(TopologyKey::Hostname),
-        LABEL_ZONE => Ok(TopologyKey::Zone),
-        other => Err(ConvertError::TopologyKey(other.to_owned())),
+        LABEL_HOSTNAME => Some(TopologyKey::Hostname),
+        LABEL_ZONE => Some(TopologyKey::Zone),
+        _ => None,
     }
+}
+
+/// The sentence a constraint on an unmodelled topology key leaves on its pod.
+fn unmodelled(what: &str, key: &str) -> String {
+    format!("{what} on topology key {key:?} (only {LABEL_HOSTNAME} and {LABEL_ZONE} are modelled)")
 }
 
 fn label_selector(s: Option<&meta::LabelSelector>) -> Result<LabelSelector> {
@@ -154,19 +157,27 @@ fn namespaces(t: &k8s::PodAffinityTerm) -> Result<Namespaces> {
     })
 }
 
-fn affinity_terms(terms: Option<&Vec<k8s::PodAffinityTerm>>, pod: &meta::ObjectMeta) -> Result<Vec<PodAffinityTerm>> {
-    terms
-        .into_iter()
-        .flatten()
-        .map(|t| {
-            let mut selector = label_selector(t.label_selector.as_ref())?;
-            if t.label_selector.is_some() {
-                merge_label_keys(&mut selector, t.match_label_keys.as_ref(), Operator::In, pod);
-                merge_label_keys(&mut selector, t.mismatch_label_keys.as_ref(), Operator::NotIn, pod);
-            }
-            Ok(PodAffinityTerm { selector, namespaces: namespaces(t)?, topology: topology(&t.topology_key)? })
-        })
-        .collect()
+/// The terms the model can represent; each other one adds a sentence to `left_out`.
+fn affinity_terms(
+    terms: Option<&Vec<k8s::PodAffinityTerm>>,
+    pod: &meta::ObjectMeta,
+    what: &str,
+    left_out: &mut Vec<String>,
+) -> Result<Vec<PodAffinityTerm>> {
+    let mut out = Vec::new();
+    for t in terms.into_iter().flatten() {
+        let Some(topology) = topology(&t.topology_key) else {
+            left_out.push(unmodelled(what, &t.topology_key));
+            continue;
+        };
+        let mut selector = label_selector(t.label_selector.as_ref())?;
+        if t.label_selector.is_some() {
+            merge_label_keys(&mut selector, t.match_label_keys.as_ref(), Operator::In, pod);
+            merge_label_keys(&mut selector, t.mismatch_label_keys.as_ref(), Operator::NotIn, pod);
+        }
+        out.push(PodAffinityTerm { selector, namespaces: namespaces(t)?, topology });
+    }
+    Ok(out)
 }
 
 fn inclusion(policy: Option<&str>, default: Inclusion) -> Result<Inclusion> {
@@ -257,26 +268,42 @@ pub fn pod(p: &k8s::Pod) -> Result<Pod> {
         })
         .collect::<Result<_>>()?;
     let affinity = spec.affinity.as_ref();
-    let topology_spread = spec
-        .topology_spread_constraints
-        .iter()
-        .flatten()
-        .filter(|c| c.when_unsatisfiable == "DoNotSchedule")
-        .map(|c| {
-            let mut selector = label_selector(c.label_selector.as_ref())?;
-            if c.label_selector.is_some() {
-                merge_label_keys(&mut selector, c.match_label_keys.as_ref(), Operator::In, &p.metadata);
-            }
-            Ok(TopologySpread {
-                max_skew: c.max_skew,
-                topology: topology(&c.topology_key)?,
-                selector,
-                min_domains: c.min_domains.unwrap_or(1),
-                node_affinity: inclusion(c.node_affinity_policy.as_deref(), Inclusion::Honor)?,
-                node_taints: inclusion(c.node_taints_policy.as_deref(), Inclusion::Ignore)?,
-            })
-        })
-        .collect::<Result<_>>()?;
+    let mut left_out = Vec::new();
+    let mut topology_spread = Vec::new();
+    for c in spec.topology_spread_constraints.iter().flatten().filter(|c| c.when_unsatisfiable == "DoNotSchedule") {
+        let Some(topology) = topology(&c.topology_key) else {
+            left_out.push(unmodelled("topology spread", &c.topology_key));
+            continue;
+        };
+        let mut selector = label_selector(c.label_selector.as_ref())?;
+        if c.label_selector.is_some() {
+            merge_label_keys(&mut selector, c.match_label_keys.as_ref(), Operator::In, &p.metadata);
+        }
+        topology_spread.push(TopologySpread {
+            max_skew: c.max_skew,
+            topology,
+            selector,
+            min_domains: c.min_domains.unwrap_or(1),
+            node_affinity: inclusion(c.node_affinity_policy.as_deref(), Inclusion::Honor)?,
+            node_taints: inclusion(c.node_taints_policy.as_deref(), Inclusion::Ignore)?,
+        });
+    }
+    let pod_affinity = affinity_terms(
+        affinity
+            .and_then(|a| a.pod_affinity.as_ref())
+            .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()),
+        &p.metadata,
+        "pod affinity",
+        &mut left_out,
+    )?;
+    let pod_anti_affinity = affinity_terms(
+        affinity
+            .and_then(|a| a.pod_anti_affinity.as_ref())
+            .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()),
+        &p.metadata,
+        "pod anti-affinity",
+        &mut left_out,
+    )?;
     let host_ports = spec
         .containers
         .iter()
@@ -301,21 +328,12 @@ pub fn pod(p: &k8s::Pod) -> Result<Pod> {
         node_selector: spec.node_selector.clone().unwrap_or_default(),
         node_affinity: node_terms(affinity.and_then(|a| a.node_affinity.as_ref()))?,
         tolerations,
-        pod_affinity: affinity_terms(
-            affinity
-                .and_then(|a| a.pod_affinity.as_ref())
-                .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()),
-            &p.metadata,
-        )?,
-        pod_anti_affinity: affinity_terms(
-            affinity
-                .and_then(|a| a.pod_anti_affinity.as_ref())
-                .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()),
-            &p.metadata,
-        )?,
+        pod_affinity,
+        pod_anti_affinity,
         topology_spread,
         host_ports,
         priority: spec.priority.unwrap_or(0),
+        unmodelled: left_out,
         ..eviction_facts(p)
     })
 }
@@ -517,5 +535,31 @@ mod tests {
             vec![Requirement::new("pod-template-hash", Operator::In, &["abc"])],
             "a key the pod does not carry is ignored"
         );
+    }
+
+    #[test]
+    fn a_constraint_on_another_topology_key_is_left_out_and_named_not_the_pod() {
+        // Before, the whole pod failed to convert and the controller left it out of every plan: its node
+        // looked emptier than it is.
+        let p = converted(serde_json::json!({
+            "metadata": {"name": "db-0", "namespace": "shop", "labels": {"app": "db"}},
+            "spec": {
+                "containers": [{"name": "db", "resources": {"requests": {"cpu": "2", "memory": "4Gi"}}}],
+                "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "example.com/rack"},
+                    {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "kubernetes.io/hostname"}
+                ]}},
+                "topologySpreadConstraints": [{
+                    "maxSkew": 1, "topologyKey": "topology.kubernetes.io/region", "whenUnsatisfiable": "DoNotSchedule",
+                    "labelSelector": {"matchLabels": {"app": "db"}}
+                }]
+            }
+        }));
+        assert_eq!((p.requests.cpu_milli, p.requests.memory), (2000, 4 << 30), "it still counts in full");
+        assert_eq!(p.pod_anti_affinity.len(), 1, "the hostname term is kept");
+        assert!(p.topology_spread.is_empty());
+        assert_eq!(p.unmodelled.len(), 2, "{:?}", p.unmodelled);
+        assert!(p.unmodelled[0].starts_with("topology spread on topology key \"topology.kubernetes.io/region\""));
+        assert!(p.unmodelled[1].starts_with("pod anti-affinity on topology key \"example.com/rack\""));
     }
 }

@@ -230,6 +230,11 @@ pub struct Pod {
     /// Succeeded or Failed: it holds nothing and needs no eviction.
     #[serde(default)]
     pub finished: bool,
+    /// Required constraints the core cannot model (a topology key other than hostname and zone), one
+    /// sentence each. They are left out of the constraints above; the pod still counts on its node, a plan
+    /// never places it (its constraint could not be checked) and a scale-down never moves it.
+    #[serde(default)]
+    pub unmodelled: Vec<String>,
 }
 
 impl Pod {

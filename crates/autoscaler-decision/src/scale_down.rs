@@ -45,7 +45,7 @@ pub struct Kept {
     pub node: String,
     /// A stable code: `not_managed`, `scale_down_disabled`, `not_ready`, `above_threshold`, `min_nodes`,
     /// `disruption_budget`, `do_not_disrupt`, `not_safe_to_evict`, `no_controller`, `local_storage`,
-    /// `kube_system_without_pdb`, `pdb`, `no_room`.
+    /// `kube_system_without_pdb`, `unmodelled_constraint`, `pdb`, `no_room`.
     pub code: String,
     /// One sentence.
     pub message: String,
@@ -74,6 +74,14 @@ pub fn utilization(node: &Node) -> (f64, f64) {
 /// Why evicting `pod` is not allowed by itself, if it is not: `(code, sentence)`. The rule is
 /// [`crate::eviction::eviction`], the drain's too.
 pub(crate) fn pod_blocker(pod: &Pod, pdbs: &[Pdb], allow_local_storage: bool) -> Option<(&'static str, String)> {
+    if !pod.unmodelled.is_empty() && pod.needs_eviction() {
+        // Where it could go cannot be simulated, so whether it would fit elsewhere cannot be known.
+        let id = pod.id();
+        return Some((
+            "unmodelled_constraint",
+            format!("pod {id} has a {} the autoscaler cannot check", pod.unmodelled.join(", ")),
+        ));
+    }
     let covered = pdbs.iter().any(|b| b.covers(pod));
     let policy = EvictionPolicy { allow_local_storage, ..EvictionPolicy::default() };
     let Eviction::Block(reason) = eviction(pod, covered, &policy) else { return None };

@@ -54,7 +54,9 @@ impl Unplaced {
         if self.refusals.is_empty() {
             return format!("{} stays pending: there is no NodeGroup", self.pod);
         }
-        let reasons: Vec<&str> = self.refusals.iter().map(|r| r.message.as_str()).collect();
+        let mut reasons: Vec<&str> = self.refusals.iter().map(|r| r.message.as_str()).collect();
+        // The same reason from every group is said once.
+        reasons.dedup();
         format!("{} stays pending: {}", self.pod, reasons.join("; "))
     }
 }
@@ -134,7 +136,8 @@ struct Try {
 /// advice, one per advice granularity; without (one node shape), first fit and then the step fit
 /// (`sim/place/step_fit.rs`), which pays off with many sizes of one shape.
 pub(crate) fn plan_with(input: ScaleUpInput<'_>, strategy: Strategy) -> ScaleUpPlan {
-    let pods: Vec<&Pod> = input.pending.iter().collect();
+    // A pod with a constraint the simulation cannot check is never placed: it is explained instead.
+    let (pods, unmodelled): (Vec<&Pod>, Vec<&Pod>) = input.pending.iter().partition(|p| p.unmodelled.is_empty());
     let cheapest = matches!(strategy, Strategy::Planner(Expander::Cheapest));
     let mut tries = vec![Try { steps: ADVICE_STEPS[0], step_fit: false }];
     let mut best: Option<ScaleUpPlan> = None;
@@ -159,7 +162,25 @@ pub(crate) fn plan_with(input: ScaleUpInput<'_>, strategy: Strategy) -> ScaleUpP
         }
         i += 1;
     }
-    best.unwrap_or_default()
+    let mut plan = best.unwrap_or_default();
+    plan.unplaced.extend(unmodelled.into_iter().map(|p| unmodelled_refusal(p, input.groups)));
+    plan
+}
+
+/// Why a pod with an unmodelled constraint stays pending, as every group's refusal.
+fn unmodelled_refusal(pod: &Pod, groups: &[NodeGroup]) -> Unplaced {
+    let message = format!("its {} cannot be checked by the autoscaler", pod.unmodelled.join(", "));
+    Unplaced {
+        pod: pod.id(),
+        refusals: groups
+            .iter()
+            .map(|g| GroupRefusal {
+                group: g.name.clone(),
+                code: "unmodelled_constraint".into(),
+                message: message.clone(),
+            })
+            .collect(),
+    }
 }
 
 /// One plan of `pods` the way `t` says, and whether the planner took advice.

@@ -91,8 +91,9 @@ pub fn scale_up_plan(plan: &ScaleUpPlan, nodes: &[Node], pending: &[Pod], groups
 
 /// Checks a scale-down plan against its input: removals happen in order, each removed node's workload
 /// pods are replayed through [`feasible`] onto their targets (never a removed node) in the order of its
-/// moves (the drained node stays, cordoned, as it does while the drain runs), PDB budgets, group
-/// minimums and disruption budgets hold. Returns the first violation as a sentence.
+/// moves (the drained node stays, cordoned, as it does while the drain runs), no removed node carries a pod
+/// the eviction rules keep (do-not-disrupt, safe-to-evict=false and the rest of [`crate::eviction`]), PDB
+/// budgets, group minimums and disruption budgets hold. Returns the first violation as a sentence.
 pub fn scale_down_plan(
     plan: &crate::scale_down::ScaleDownPlan,
     input: crate::ScaleDownInput<'_>,
@@ -112,6 +113,13 @@ pub fn scale_down_plan(
         let (pods, stay): (Vec<Pod>, Vec<Pod>) = cluster[i].pods.drain(..).partition(|p| p.needs_eviction());
         cluster[i].pods = stay;
         for p in &pods {
+            // The eviction rules: do-not-disrupt, safe-to-evict=false, no controller, local storage,
+            // kube-system without a budget, a constraint the core cannot check.
+            if let Some((code, why)) =
+                crate::scale_down::pod_blocker(p, input.pdbs, group.scale_down.allow_local_storage)
+            {
+                return Err(format!("{} is removed but {why} ({code})", r.node));
+            }
             for (k, b) in input.pdbs.iter().enumerate() {
                 if b.covers(p) {
                     budget[k] -= 1;

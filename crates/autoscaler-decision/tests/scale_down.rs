@@ -165,3 +165,37 @@ fn consolidation_replaces_two_large_nodes_with_one_cheaper_node() {
     assert!(c.plan.is_none());
     assert!(c.kept.iter().all(|k| k.code == "not_empty"), "{:?}", c.kept);
 }
+
+#[test]
+fn a_pod_with_an_unmodelled_constraint_keeps_its_node() {
+    // As the idle-node case above, but the idle node's pod has a constraint on a topology key the core
+    // does not model: whether it fits elsewhere cannot be known, so its node stays.
+    let g = group();
+    let mut idle = node(&g, "idle", 1, &[("web-0", 500)]);
+    idle.pods[0].unmodelled.push("pod anti-affinity on topology key \"rack\"".into());
+    let nodes = vec![node(&g, "busy", 1, &[("api-0", 5000)]), idle];
+    let groups = [g];
+    let p = plan_scale_down(ScaleDownInput { nodes: &nodes, groups: &groups, pdbs: &[] });
+    assert!(p.remove.is_empty(), "{p:?}");
+    let kept = p.kept.iter().find(|k| k.node == "idle").unwrap();
+    assert_eq!(kept.code, "unmodelled_constraint");
+    assert!(kept.message.contains("rack"), "{}", kept.message);
+}
+
+#[test]
+fn verify_refuses_a_plan_that_removes_a_node_the_eviction_rules_keep() {
+    // A sound plan, then the same plan against nodes whose moved pod is annotated: verify must refuse it.
+    let g = group();
+    let nodes = vec![node(&g, "busy", 1, &[("api-0", 5000)]), node(&g, "idle", 1, &[("web-0", 500)])];
+    let groups = [g];
+    let input = ScaleDownInput { nodes: &nodes, groups: &groups, pdbs: &[] };
+    let p = plan_scale_down(input);
+    assert_eq!(p.remove.len(), 1);
+    verify::scale_down_plan(&p, input).unwrap();
+    for annotate in [|p: &mut Pod| p.do_not_disrupt = true, |p: &mut Pod| p.safe_to_evict = Some(false)] {
+        let mut blocked = nodes.clone();
+        annotate(&mut blocked[1].pods[0]);
+        let err = verify::scale_down_plan(&p, ScaleDownInput { nodes: &blocked, ..input }).unwrap_err();
+        assert!(err.starts_with("idle is removed but pod shop/web-0"), "{err}");
+    }
+}

@@ -363,3 +363,19 @@ fn min_domains_spreads_new_pods_over_that_many_zones() {
     let zones: std::collections::BTreeSet<&str> = p.new_nodes.iter().map(|n| n.group.as_str()).collect();
     assert_eq!(zones.len(), 3, "one node per zone: {:?}", p.new_nodes);
 }
+
+#[test]
+fn a_pod_with_an_unmodelled_constraint_is_explained_not_placed() {
+    let groups = vec![group("general", 10, vec![offering("sc-4cpu-8gb", 4, 8, 29.0)])];
+    let mut pending = pods("web", 2, 500, GI);
+    pending[1].unmodelled.push("pod anti-affinity on topology key \"rack\"".into());
+    let p = plan(input(&[], &pending, &groups, Expander::LeastWaste));
+    assert_sound(&p, &pending, &groups);
+    assert_eq!(p.new_nodes.iter().map(|n| n.pods.len()).sum::<usize>(), 1, "only the modelled pod: {p:?}");
+    assert_eq!(p.unplaced.len(), 1);
+    assert_eq!(p.unplaced[0].refusals[0].code, "unmodelled_constraint");
+    assert_eq!(
+        p.unplaced[0].sentence(),
+        "default/web-1 stays pending: its pod anti-affinity on topology key \"rack\" cannot be checked by the autoscaler"
+    );
+}

@@ -40,6 +40,7 @@ const BLOCKING: &[&str] = &[
     "no_controller",
     "local_storage",
     "kube_system_without_pdb",
+    "unmodelled_constraint",
     "pdb",
     "no_room",
 ];
