@@ -109,6 +109,7 @@ pub(crate) fn run(deny: bool) -> anyhow::Result<()> {
         "autoscaler-api",
         "autoscaler-drain",
         "autoscaler-decision",
+        "decision-lab",
         "autoscaler-controller",
     ] {
         doc.args(["-p", lib]);

@@ -2,10 +2,12 @@
 //!
 //! The model ([`model`], [`resources`], [`selectors`], [`groups`]), the scheduling predicates
 //! ([`predicates`]) that mirror kube-scheduler's filters, scale-up planning ([`scale_up`]), scale-down
-//! ([`scale_down`]), consolidation ([`consolidation`]), a cost lower bound and two anchor-shaped baselines
-//! ([`cost`]), a plan verifier that replays plans through the predicates ([`verify`]), and the benchmark
-//! workloads ([`workloads`]). Plans run on an incremental simulation with equivalence classes and counters
-//! per selector term and topology domain, so 20,000 pending pods plan in tens of milliseconds.
+//! ([`scale_down`]), consolidation ([`consolidation`]) and a plan verifier that replays plans through the
+//! predicates ([`verify`]). Plans run on an incremental simulation with equivalence classes and counters
+//! per selector term and topology domain, so 20,000 pending pods plan in tens of milliseconds;
+//! [`simulation`] opens it to the benchmark lab (`crates/decision-lab`: the cost lower bound, the
+//! anchor-shaped baselines and the synthetic workloads, none of which the operator runs), and [`simplex`]
+//! is the small linear-program solver the planner's advice uses.
 //!
 //! # Worked example
 //!
@@ -54,7 +56,6 @@
 pub mod consolidation;
 #[cfg(feature = "k8s")]
 pub mod convert;
-pub mod cost;
 pub mod eviction;
 pub mod groups;
 pub mod model;
@@ -65,8 +66,9 @@ pub mod scale_down;
 pub mod scale_up;
 pub mod selectors;
 mod sim;
+pub mod simplex;
+pub mod simulation;
 pub mod verify;
-pub mod workloads;
 
 pub use consolidation::{Consolidation, ConsolidationInput, ConsolidationPlan, consolidate};
 pub use model::{Node, Pdb, Pod};

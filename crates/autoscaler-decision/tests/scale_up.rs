@@ -35,14 +35,6 @@ fn assert_sound(p: &autoscaler_decision::ScaleUpPlan, pending: &[Pod], groups: &
 }
 
 #[test]
-fn the_cluster_autoscaler_runonce_workload_needs_exactly_1000_nodes() {
-    let w = autoscaler_decision::workloads::cluster_autoscaler_runonce(50_000);
-    let p = plan(input(&[], &w.pods, &w.groups, Expander::LeastWaste));
-    assert_eq!(p.new_nodes.len(), 1000);
-    assert!(p.unplaced.is_empty());
-}
-
-#[test]
 fn pods_that_fit_on_existing_capacity_need_no_new_node() {
     let mut node = Node::new("existing", 8000, 16 * GI);
     node.group = Some("general".into());

@@ -4,5 +4,4 @@
 
 pub(crate) mod classes;
 pub(crate) mod place;
-pub(crate) mod simplex;
 pub(crate) mod state;

@@ -14,7 +14,7 @@ use crate::model::{Node, Pod, TopologyKey};
 
 /// How new nodes are chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Strategy {
+pub enum Strategy {
     /// Ours: pods with one-per-node anti-affinity first, each new node sized for the demand still to
     /// come (by expander), right-sized at the end.
     Planner(Expander),
@@ -22,7 +22,12 @@ pub(crate) enum Strategy {
     /// group whose cheapest fitting offering is cheapest; right-sized at the end.
     CheapestFit,
     /// One fixed (group, offering), not right-sized: a Cluster Autoscaler node group with one template.
-    Fixed(usize, usize),
+    Fixed {
+        /// Index of the group.
+        group: usize,
+        /// Index of the offering in the group.
+        offering: usize,
+    },
     /// No new nodes at all (scale-down re-placement).
     NoNewNodes,
 }
@@ -410,8 +415,8 @@ impl<'a> Placer<'a> {
         let mono = self.sim.reg.classes[class].mono;
         if self.shares[mono].0.is_empty() {
             let mut per_group = vec![f64::INFINITY; self.sim.groups.len()];
-            for (g, o, _) in self.options_for(class) {
-                per_group[g] = per_group[g].min(self.share(class, g, o));
+            for u in self.options_for(class) {
+                per_group[u.group] = per_group[u.group].min(self.share(class, u.group, u.offering));
             }
             let best = per_group.iter().copied().fold(f64::INFINITY, f64::min);
             self.shares[mono] = (per_group, best);
@@ -497,7 +502,7 @@ impl<'a> Placer<'a> {
             if !self.zone_preferred(g) {
                 continue;
             }
-            if let Strategy::Fixed(fg, _) = strategy
+            if let Strategy::Fixed { group: fg, .. } = strategy
                 && fg != g
             {
                 continue;
@@ -509,7 +514,7 @@ impl<'a> Placer<'a> {
                 continue;
             }
             for (o, offering) in group.offerings.iter().enumerate() {
-                if let Strategy::Fixed(_, fo) = strategy
+                if let Strategy::Fixed { offering: fo, .. } = strategy
                     && fo != o
                 {
                     continue;
@@ -546,7 +551,7 @@ impl<'a> Placer<'a> {
                         }
                         continue;
                     }
-                    Strategy::Fixed(..) | Strategy::NoNewNodes => Score::default(),
+                    Strategy::Fixed { .. } | Strategy::NoNewNodes => Score::default(),
                 };
                 self.consider(&mut best, score, g, o);
             }

@@ -1,9 +1,9 @@
 //! Which node shape each pending pod should land on, from the fractional optimum of the scale-up.
 //!
 //! A pod-at-a-time planner sends each pod to the family whose shape suits it best. With complementary
-//! shapes that is not the cheapest plan: caches (little CPU, much memory) and CPU-heavy pods together are
-//! carried cheapest when part of the caches share balanced nodes with the CPU-heavy pods, filling the
-//! memory those would strand. The linear program below finds that split: for each kind of pod (same
+//! shapes that is not the cheapest plan: memory-heavy pods (little CPU, much memory) and CPU-heavy pods
+//! together are carried cheapest when part of the memory-heavy ones share balanced nodes with the
+//! CPU-heavy ones, filling the memory those would strand. The linear program below finds that split: for each kind of pod (same
 //! groups it may use, similar memory per CPU) the share that should go to each group, with each group's
 //! node count fractional and priced at its largest offering. Each pod then gets a target shape (groups
 //! of the same memory per CPU are one shape, so zone constraints and the expander still pick the
@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use super::Placer;
-use crate::sim::simplex;
+use crate::simplex;
 
 /// The largest tableau solved (8-byte cells, so 32 MiB); a snapshot with more kinds of pods than that
 /// allows is planned without advice.

@@ -1,13 +1,15 @@
 //! The options a new node has: every (group, offering) a class could use, and the one a
 //! one-template-per-group autoscaler would scale next (the Cluster-Autoscaler-shaped baseline).
 
-use super::{Placer, Score, extended_offered, fits};
+use super::{Placer, Score, Strategy, extended_offered, fits};
 use crate::groups::Expander;
+use crate::resources::Resources;
+use crate::simulation::UsableOffering;
 
 impl Placer<'_> {
     /// Every (group, offering) a new node for `class` could be, with its usable CPU, memory, ephemeral
     /// storage and pods (net of DaemonSets).
-    pub(crate) fn options_for(&mut self, class: usize) -> Vec<(usize, usize, [i64; 4])> {
+    pub(crate) fn options_for(&mut self, class: usize) -> Vec<UsableOffering> {
         let (req, rep) = (self.sim.reg.classes[class].req, self.sim.reg.classes[class].rep);
         let mut out = Vec::new();
         for (g, group) in self.sim.groups.iter().enumerate() {
@@ -17,7 +19,10 @@ impl Placer<'_> {
             for (o, off) in group.offerings.iter().enumerate() {
                 let cap = self.usable[g][o];
                 if !group.backoff.contains(&off.id) && fits(req, cap) && extended_offered(rep, off) {
-                    out.push((g, o, cap));
+                    let [cpu_milli, memory, ephemeral_storage, pods] = cap;
+                    let extended = off.allocatable.extended.clone();
+                    let capacity = Resources { cpu_milli, memory, ephemeral_storage, pods, extended };
+                    out.push(UsableOffering { group: g, offering: o, capacity });
                 }
             }
         }
@@ -26,7 +31,7 @@ impl Placer<'_> {
 
     /// The (group, offering) a one-template-per-group autoscaler would scale next: for each, the pods
     /// it can take and the nodes they need by requests; the least idle share wins, then the cheaper.
-    pub(crate) fn least_waste_option(&mut self) -> Option<(usize, usize)> {
+    pub(crate) fn least_waste_option(&mut self) -> Option<Strategy> {
         let mut per_class: Vec<(usize, i64)> = Vec::new();
         let mut seen = std::collections::HashMap::new();
         for &c in &self.sim.placed_class {
@@ -69,6 +74,6 @@ impl Placer<'_> {
                 }
             }
         }
-        best.map(|(_, _, g, o)| (g, o))
+        best.map(|(_, _, group, offering)| Strategy::Fixed { group, offering })
     }
 }

@@ -8,7 +8,7 @@ use super::{Placer, Strategy, fits};
 impl Placer<'_> {
     /// Gives each new node the cheapest offering of its group that carries what it got.
     pub(super) fn right_size(&mut self, strategy: Strategy, new_nodes: &mut [(usize, usize, usize)]) {
-        if !matches!(strategy, Strategy::Fixed(..)) {
+        if !matches!(strategy, Strategy::Fixed { .. }) {
             for (n, g, o) in new_nodes.iter_mut() {
                 if let Some(best) = self.cheapest_fitting(*g, *n) {
                     self.usage[*g].monthly_cost -= self.sim.groups[*g].offerings[*o].monthly_price

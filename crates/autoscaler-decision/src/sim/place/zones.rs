@@ -6,7 +6,7 @@
 //! have to place.
 //!
 //! Where an affinity target goes. Pods that require another app in their zone and may only run in some
-//! zones (batch pods bound to the batch group's zone) wait forever if every pod of that app lands
+//! zones (pods whose selector binds them to one group's zone) wait forever if every pod of that app lands
 //! elsewhere. While no pod of the target runs in a zone its followers can use, the next one goes there.
 
 use super::{Placer, shift};
@@ -19,7 +19,7 @@ pub(super) struct ZoneGroups {
     left: Vec<[i64; 3]>,
     zone: Vec<Option<usize>>,
     /// The zones the pods that require the set in their zone can use at all, when that is not every
-    /// zone (batch pods bound to the batch group's zone needing another app there).
+    /// zone (pods bound to one group's zone that need another app there).
     follower_zones: Vec<Option<Vec<bool>>>,
     /// A member of the set runs in one of those zones.
     served: Vec<bool>,

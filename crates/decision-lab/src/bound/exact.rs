@@ -12,8 +12,8 @@
 //! problem's own dual, which bounds it from above whatever the rounding. At convergence this bound
 //! equals the LP optimum.
 
-use super::problem::Problem;
-use crate::sim::simplex::{self, Tableau};
+use super::problem::{Kind, Offer, Problem};
+use autoscaler_decision::simplex::{self, Tableau};
 
 /// Rounds of pricing the master may take.
 const ROUNDS: usize = 150;
@@ -119,12 +119,12 @@ fn price_offer(p: &Problem, users: &[usize], o: usize, y: &[f64]) -> Option<Pric
     if kinds.is_empty() {
         return None;
     }
-    let cap = &p.offers[o].1;
-    let dims: Vec<usize> = (0..p.dims).filter(|&d| kinds.iter().any(|&k| p.kinds[k].0[d] > 0.0)).collect();
+    let cap = &p.offers[o].capacity;
+    let dims: Vec<usize> = (0..p.dims).filter(|&d| kinds.iter().any(|&k| p.kinds[k].requests[d] > 0.0)).collect();
     // Each dimension's row is divided by the capacity, so rows are on one scale; a dimension the offering
     // lacks admits none of the kinds that need it.
     let usable: Vec<usize> =
-        kinds.into_iter().filter(|&k| dims.iter().all(|&d| p.kinds[k].0[d] == 0.0 || cap[d] > 0.0)).collect();
+        kinds.into_iter().filter(|&k| dims.iter().all(|&d| p.kinds[k].requests[d] == 0.0 || cap[d] > 0.0)).collect();
     if usable.is_empty() {
         return None;
     }
@@ -134,7 +134,7 @@ fn price_offer(p: &Problem, users: &[usize], o: usize, y: &[f64]) -> Option<Pric
         .enumerate()
         .map(|(i, &d)| {
             let mut row: Vec<f64> =
-                usable.iter().map(|&k| if cap[d] > 0.0 { p.kinds[k].0[d] / cap[d] } else { 0.0 }).collect();
+                usable.iter().map(|&k| if cap[d] > 0.0 { p.kinds[k].requests[d] / cap[d] } else { 0.0 }).collect();
             row.resize(n, 0.0);
             row[usable.len() + i] = 1.0;
             row
@@ -142,13 +142,13 @@ fn price_offer(p: &Problem, users: &[usize], o: usize, y: &[f64]) -> Option<Pric
         .collect();
     let mut c: Vec<f64> = usable.iter().map(|&k| -y[k]).collect();
     c.resize(n, 0.0);
-    let (x, w) = simplex::solve(&a, &vec![1.0; dims.len()], &c)?;
+    let simplex::Solution { x, duals: w } = simplex::solve(&a, &vec![1.0; dims.len()], &c)?;
     let load: Load = usable.iter().zip(&x).filter(|(_, v)| **v > EPS).map(|(&k, &v)| (k, v)).collect();
     // The dual's prices per (scaled) dimension, made feasible for every kind by scaling up.
     let pi: Vec<f64> = w.iter().map(|v| (-v).max(0.0)).collect();
     let mut scale = 1.0f64;
     for &k in &usable {
-        let covered: f64 = dims.iter().zip(&pi).map(|(&d, q)| q * p.kinds[k].0[d] / cap[d]).sum();
+        let covered: f64 = dims.iter().zip(&pi).map(|(&d, q)| q * p.kinds[k].requests[d] / cap[d]).sum();
         if covered <= 0.0 {
             return Some(Priced { load, most: f64::INFINITY });
         }
@@ -164,18 +164,18 @@ pub(super) fn bound(p: &Problem) -> f64 {
         return 0.0;
     }
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); p.offers.len()];
-    for (k, (_, set, _)) in p.kinds.iter().enumerate() {
-        for &o in &p.sets[*set] {
+    for (k, kind) in p.kinds.iter().enumerate() {
+        for &o in &p.sets[kind.set] {
             users[o].push(k);
         }
     }
     // Start: each kind alone on the offering that carries it cheapest.
     let (mut fit, mut price) = (Vec::with_capacity(kinds), Vec::with_capacity(kinds));
-    for (req, set, _) in &p.kinds {
+    for Kind { requests: req, set, .. } in &p.kinds {
         let best = p.sets[*set]
             .iter()
             .map(|&o| {
-                let (pr, cap) = &p.offers[o];
+                let Offer { price: pr, capacity: cap } = &p.offers[o];
                 let f =
                     req.iter().zip(cap).filter(|(r, _)| **r > 0.0).map(|(r, c)| c / r).fold(f64::INFINITY, f64::min);
                 (pr / f, f, *pr)
@@ -186,7 +186,7 @@ pub(super) fn bound(p: &Problem) -> f64 {
         fit.push(f);
         price.push(pr);
     }
-    let counts: Vec<f64> = p.kinds.iter().map(|(_, _, n)| *n).collect();
+    let counts: Vec<f64> = p.kinds.iter().map(|k| k.count).collect();
     let mut master = Master::new(&counts, &fit, &price);
     let mut best = 0.0f64;
     // Prices are smoothed toward the ones that gave the best bound so far (Wentges): the master's own
@@ -208,7 +208,7 @@ pub(super) fn bound(p: &Problem) -> f64 {
             let mut theta = 0.0f64;
             let mut better: Vec<(f64, usize, Load)> = Vec::new();
             for (o, users) in users.iter().enumerate() {
-                let offer_price = p.offers[o].0;
+                let offer_price = p.offers[o].price;
                 let Some(Priced { load, most }) = price_offer(p, users, o, &y) else { continue };
                 theta = theta.max(most / offer_price);
                 // A pattern joins when it improves the master at the master's own prices.
@@ -234,7 +234,7 @@ pub(super) fn bound(p: &Problem) -> f64 {
             }
             better.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             for (_, o, load) in better.into_iter().take(ADD_PER_ROUND) {
-                master.add(&load, p.offers[o].0);
+                master.add(&load, p.offers[o].price);
             }
             break;
         }
@@ -244,36 +244,36 @@ pub(super) fn bound(p: &Problem) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::problem::Problem;
+    use super::super::problem::{Kind, Offer, Problem};
     use super::bound;
-    use crate::sim::simplex;
+    use autoscaler_decision::simplex;
 
     /// The full primal (pods of each kind per offering, nodes per offering), solved directly.
     fn primal(p: &Problem) -> f64 {
         let (offers, kinds, dims) = (p.offers.len(), p.kinds.len(), p.dims);
         let pairs: Vec<(usize, usize)> =
-            (0..kinds).flat_map(|k| p.sets[p.kinds[k].1].iter().map(move |&o| (k, o))).collect();
+            (0..kinds).flat_map(|k| p.sets[p.kinds[k].set].iter().map(move |&o| (k, o))).collect();
         // Columns: nodes per offering, pods per (kind, offering), a slack per (offering, dimension).
         let cols = offers + pairs.len() + offers * dims;
         let mut a = vec![vec![0.0; cols]; kinds + offers * dims];
         let mut b = vec![0.0; kinds + offers * dims];
         let mut c = vec![0.0; cols];
-        for (o, (price, _)) in p.offers.iter().enumerate() {
-            c[o] = *price;
+        for (o, offer) in p.offers.iter().enumerate() {
+            c[o] = offer.price;
         }
         for (j, &(k, o)) in pairs.iter().enumerate() {
             a[k][offers + j] = 1.0;
             for d in 0..dims {
-                a[kinds + o * dims + d][offers + j] = p.kinds[k].0[d];
+                a[kinds + o * dims + d][offers + j] = p.kinds[k].requests[d];
             }
         }
         for (k, kind) in p.kinds.iter().enumerate() {
-            b[k] = kind.2;
+            b[k] = kind.count;
         }
         for o in 0..offers {
             for d in 0..dims {
                 let row = kinds + o * dims + d;
-                a[row][o] = -p.offers[o].1[d];
+                a[row][o] = -p.offers[o].capacity[d];
                 a[row][offers + pairs.len() + row - kinds] = 1.0;
             }
         }
@@ -291,17 +291,18 @@ mod tests {
             seed % n
         };
         for _ in 0..30 {
-            let offers: Vec<(f64, Vec<f64>)> = (0..5)
+            let offers: Vec<Offer> = (0..5)
                 .map(|_| {
                     let (cpu, mem) = (2.0 + next(30) as f64, 2.0 + next(60) as f64);
-                    (cpu * 3.0 + mem * (0.5 + next(10) as f64 / 10.0), vec![cpu, mem, 10.0 + next(20) as f64])
+                    let price = cpu * 3.0 + mem * (0.5 + next(10) as f64 / 10.0);
+                    Offer { price, capacity: vec![cpu, mem, 10.0 + next(20) as f64] }
                 })
                 .collect();
             let sets = vec![vec![0, 1, 2, 3, 4], vec![1, 3], vec![0, 2, 4]];
-            let kinds: Vec<(Vec<f64>, usize, f64)> = (0..6)
+            let kinds: Vec<Kind> = (0..6)
                 .map(|_| {
-                    let req = vec![0.1 + next(20) as f64 / 10.0, 0.1 + next(40) as f64 / 10.0, 1.0];
-                    (req, next(3) as usize, 1.0 + next(50) as f64)
+                    let requests = vec![0.1 + next(20) as f64 / 10.0, 0.1 + next(40) as f64 / 10.0, 1.0];
+                    Kind { requests, set: next(3) as usize, count: 1.0 + next(50) as f64 }
                 })
                 .collect();
             let p = Problem { group_of: (0..offers.len()).collect(), offers, sets, kinds, dims: 3 };

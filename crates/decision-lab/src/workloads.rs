@@ -2,16 +2,16 @@
 //! Autoscaler define them, and our own realistic mixes. The benchmark and the property tests use them;
 //! they are public so simulations can compare on the same work.
 
-use crate::groups::{NodeGroup, Offering};
-use crate::model::{LABEL_ZONE, Namespaces, Pod, PodAffinityTerm, TopologyKey, TopologySpread};
-use crate::resources::Resources;
-use crate::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
+use autoscaler_decision::groups::{NodeGroup, Offering};
+use autoscaler_decision::model::{LABEL_ZONE, Namespaces, Pod, PodAffinityTerm, TopologyKey, TopologySpread};
+use autoscaler_decision::resources::Resources;
+use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
 
 const MI: i64 = 1 << 20;
 const GI: i64 = 1 << 30;
 
-/// A small deterministic generator (SplitMix64), so workloads need no dependency and never change. The
-/// simulator has its own: this crate depends on no crate of ours, by design.
+/// A small deterministic generator (SplitMix64), so workloads need no dependency and never change. It is
+/// the generator of `vpsie-sim`'s `SimRng`; the lab does not pull in the VPSie simulator for eight lines.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 

@@ -1,7 +1,7 @@
 //! The decision-core benchmark: time to plan 1,000 to 20,000 pending pods (our realistic mixes over 400
 //! offerings in 20 groups, and the anchors' workloads W1 and W2), single-threaded, with each plan's
 //! monthly cost against the lower bound and the two baselines; then single shapes and pairs of shapes,
-//! which show where the gap to the bound comes from. Run with `cargo bench -p autoscaler-decision`.
+//! which show where the gap to the bound comes from. Run with `cargo bench -p decision-lab`.
 //!
 //! Set `DECISION_BENCH_QUICK=1` to print the table only (no criterion statistics).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -10,14 +10,12 @@ use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use autoscaler_decision::cost::{baseline_cheapest_fit, baseline_one_group_at_a_time, lower_bound};
 use autoscaler_decision::groups::Expander;
 use autoscaler_decision::groups::NodeGroup;
-use autoscaler_decision::workloads::{
-    Workload, cluster_autoscaler_runonce, karpenter_diverse, realistic_mix, vpsie_fleet,
-};
 use autoscaler_decision::{Pod, ScaleUpInput, ScaleUpPlan, plan, verify};
 use criterion::{Criterion, criterion_group};
+use decision_lab::workloads::{Workload, cluster_autoscaler_runonce, karpenter_diverse, realistic_mix, vpsie_fleet};
+use decision_lab::{baseline_cheapest_fit, baseline_one_group_at_a_time, lower_bound};
 
 fn input(w: &Workload) -> ScaleUpInput<'_> {
     ScaleUpInput { nodes: &[], pending: &w.pods, groups: &w.groups, expander: Expander::Cheapest }

@@ -1,12 +1,12 @@
 //! The lower bound on hand-built snapshots whose optimum is known, and how close plans come to it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use autoscaler_decision::cost::lower_bound;
 use autoscaler_decision::groups::{Expander, NodeGroup, Offering};
 use autoscaler_decision::model::{Namespaces, PodAffinityTerm, TopologyKey};
 use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
-use autoscaler_decision::workloads::karpenter_diverse;
 use autoscaler_decision::{Pod, ScaleUpInput, plan, verify};
+use decision_lab::lower_bound;
+use decision_lab::workloads::karpenter_diverse;
 
 mod common;
 

@@ -8,7 +8,7 @@
 //! `λ·req · min t(o)` over the offerings it could use never exceeds the cost of any plan, integral or
 //! fractional. Any `λ` gives a valid bound; a coordinate search finds a good one.
 
-use super::problem::Problem;
+use super::problem::{Kind, Offer, Problem};
 
 /// Evaluations the search may spend.
 const BUDGET: usize = 4_000;
@@ -20,14 +20,14 @@ impl Problem {
         let scale: Vec<f64> = self
             .offers
             .iter()
-            .map(|(price, cap)| {
+            .map(|Offer { price, capacity: cap }| {
                 let v = dot(lambda, cap);
                 if v > *price { price / v } else { 1.0 }
             })
             .collect();
         let set_min: Vec<f64> =
             self.sets.iter().map(|s| s.iter().map(|&o| scale[o]).fold(f64::INFINITY, f64::min)).collect();
-        self.kinds.iter().map(|(req, set, n)| n * dot(lambda, req) * set_min[*set]).sum()
+        self.kinds.iter().map(|Kind { requests: req, set, count: n }| n * dot(lambda, req) * set_min[*set]).sum()
     }
 }
 
@@ -41,8 +41,8 @@ pub(super) fn bound(p: &Problem) -> f64 {
         .map(|d| {
             p.offers
                 .iter()
-                .filter(|(_, cap)| cap[d] > 0.0)
-                .map(|(price, cap)| price / cap[d])
+                .filter(|o| o.capacity[d] > 0.0)
+                .map(|o| o.price / o.capacity[d])
                 .fold(f64::INFINITY, f64::min)
         })
         .map(|u| if u.is_finite() { u } else { 0.0 })

@@ -4,23 +4,41 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::groups::NodeGroup;
-use crate::model::Pod;
-use crate::sim::place::Placer;
+use autoscaler_decision::Pod;
+use autoscaler_decision::groups::NodeGroup;
+use autoscaler_decision::simulation::pending_classes;
 
 /// One-per-node kinds given a slot dimension of their own (the largest ones; each adds a dimension).
 const SLOT_TERMS: usize = 4;
 
-/// The bound's problem: offerings as (price, capacity), option sets, and pod kinds.
+/// A distinct (group, offering) as the bound sees it.
+pub(super) struct Offer {
+    /// Monthly price.
+    pub(super) price: f64,
+    /// Capacity per dimension.
+    pub(super) capacity: Vec<f64>,
+}
+
+/// Pods with the same requests and the same usable offerings.
+pub(super) struct Kind {
+    /// Requests per dimension.
+    pub(super) requests: Vec<f64>,
+    /// The option set (an index into `Problem::sets`).
+    pub(super) set: usize,
+    /// How many pods.
+    pub(super) count: f64,
+}
+
+/// The bound's problem: offerings, option sets, and pod kinds.
 pub(super) struct Problem {
-    /// (price, capacity per dimension) of each distinct (group, offering).
-    pub(super) offers: Vec<(f64, Vec<f64>)>,
+    /// Each distinct (group, offering).
+    pub(super) offers: Vec<Offer>,
     /// The group of each offer.
     pub(super) group_of: Vec<usize>,
     /// Offerings (indices into `offers`) a set of pods could use.
     pub(super) sets: Vec<Vec<usize>>,
-    /// (requests per dimension, option set, count).
-    pub(super) kinds: Vec<(Vec<f64>, usize, f64)>,
+    /// The pod kinds.
+    pub(super) kinds: Vec<Kind>,
     /// Dimensions: CPU, memory, pods, each extended resource, then the slots.
     pub(super) dims: usize,
 }
@@ -28,8 +46,7 @@ pub(super) struct Problem {
 impl Problem {
     /// The kinds of `pending` and the offerings of `groups` they could use.
     pub(super) fn build(pending: &[Pod], groups: &[NodeGroup]) -> Self {
-        let pods: Vec<&Pod> = pending.iter().collect();
-        let mut placer = Placer::new(&[], pods, groups, 0);
+        let classes = pending_classes(pending, groups);
         let extended: Vec<&str> = pending
             .iter()
             .flat_map(|p| p.requests.extended.keys().map(String::as_str))
@@ -37,13 +54,9 @@ impl Problem {
             .into_iter()
             .collect();
         // The hostname anti-affinity term that makes a class one-per-node, and how many pods carry it.
-        let classes = placer.sim.reg.classes.len();
-        let mut slot_term = vec![None; classes];
         let mut per_term: HashMap<usize, usize> = HashMap::new();
-        for &c in &placer.sim.placed_class {
-            let term = placer.sim.reg.classes[c].own_hostname_term();
-            slot_term[c] = term;
-            if let Some(t) = term {
+        for &k in &classes.class_of {
+            if let Some(t) = classes.classes[k].one_per_node {
                 *per_term.entry(t).or_default() += 1;
             }
         }
@@ -58,28 +71,29 @@ impl Problem {
         let mut set_ids: HashMap<Vec<usize>, usize> = HashMap::new();
         let mut sets = Vec::new();
         let mut kind_ids: HashMap<(Vec<u64>, usize), usize> = HashMap::new();
-        let mut kinds: Vec<(Vec<f64>, usize, f64)> = Vec::new();
-        let mut class_set: Vec<Option<Option<usize>>> = vec![None; classes];
-        for i in 0..pending.len() {
-            let c = placer.sim.placed_class[i];
+        let mut kinds: Vec<Kind> = Vec::new();
+        let mut class_set: Vec<Option<Option<usize>>> = vec![None; classes.classes.len()];
+        for &c in &classes.class_of {
+            let class = &classes.classes[c];
             let set = match class_set[c] {
                 Some(s) => s,
                 None => {
-                    let mut set: Vec<usize> = placer
-                        .options_for(c)
-                        .into_iter()
-                        .map(|(g, o, cap)| {
-                            *offer_ids.entry((g, o)).or_insert_with(|| {
-                                let off = &groups[g].offerings[o];
-                                let mut v = vec![cap[0] as f64, cap[1] as f64, cap[3] as f64];
+                    let mut set: Vec<usize> = class
+                        .offerings
+                        .iter()
+                        .map(|u| {
+                            *offer_ids.entry((u.group, u.offering)).or_insert_with(|| {
+                                let off = &groups[u.group].offerings[u.offering];
+                                let cap = &u.capacity;
+                                let mut v = vec![cap.cpu_milli as f64, cap.memory as f64, cap.pods as f64];
                                 v.extend(
                                     extended
                                         .iter()
                                         .map(|k| off.allocatable.extended.get(*k).copied().unwrap_or(0) as f64),
                                 );
                                 v.resize(dims, 1.0);
-                                offers.push((off.monthly_price, v));
-                                group_of.push(g);
+                                offers.push(Offer { price: off.monthly_price, capacity: v });
+                                group_of.push(u.group);
                                 offers.len() - 1
                             })
                         })
@@ -97,16 +111,16 @@ impl Problem {
                 }
             };
             let Some(set) = set else { continue };
-            let class = &placer.sim.reg.classes[c];
-            let mut req = vec![class.req[0] as f64, class.req[1] as f64, class.req[3] as f64];
-            req.extend(extended.iter().map(|k| class.rep.requests.extended.get(*k).copied().unwrap_or(0) as f64));
-            req.extend(terms.iter().map(|(t, _)| if slot_term[c] == Some(*t) { 1.0 } else { 0.0 }));
+            let r = &class.requests;
+            let mut req = vec![r.cpu_milli as f64, r.memory as f64, r.pods as f64];
+            req.extend(extended.iter().map(|k| r.extended.get(*k).copied().unwrap_or(0) as f64));
+            req.extend(terms.iter().map(|(t, _)| if class.one_per_node == Some(*t) { 1.0 } else { 0.0 }));
             let key = (req.iter().map(|v| v.to_bits()).collect(), set);
             let k = *kind_ids.entry(key).or_insert_with(|| {
-                kinds.push((req, set, 0.0));
+                kinds.push(Kind { requests: req, set, count: 0.0 });
                 kinds.len() - 1
             });
-            kinds[k].2 += 1.0;
+            kinds[k].count += 1.0;
         }
         Problem { offers, group_of, sets, kinds, dims }
     }

@@ -3,12 +3,12 @@
 //! plan, scale-down only removes nodes whose pods all re-place, and no plan beats the lower bound.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use autoscaler_decision::cost::{baseline_cheapest_fit, baseline_one_group_at_a_time, lower_bound};
 use autoscaler_decision::groups::{Expander, Limits, NodeGroup, Offering};
 use autoscaler_decision::model::{Inclusion, LABEL_ZONE, Namespaces, PodAffinityTerm, TopologyKey, TopologySpread};
 use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
-use autoscaler_decision::workloads::Rng;
 use autoscaler_decision::{Node, Pdb, Pod, Resources, ScaleDownInput, ScaleUpInput, plan, plan_scale_down, verify};
+use decision_lab::workloads::Rng;
+use decision_lab::{baseline_cheapest_fit, baseline_one_group_at_a_time, lower_bound};
 use proptest::prelude::*;
 
 const GI: i64 = 1 << 30;

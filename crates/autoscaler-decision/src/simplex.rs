@@ -1,6 +1,7 @@
 //! A dense two-phase simplex for the small linear programs the planner solves (tens of rows, a few
-//! hundred columns): which family of nodes should carry which share of each pod shape. The lower bound's
-//! column generation keeps a [`Tableau`] and adds and drops columns between solves.
+//! hundred columns): which family of nodes should carry which share of each pod shape. Public for the
+//! benchmark lab's lower bound (`decision-lab`), whose column generation keeps a [`Tableau`] and adds and
+//! drops columns between solves.
 //!
 //! Dantzig's rule (most negative reduced cost) converges fast on these programs; they are very
 //! degenerate (capacity rows have a zero right-hand side), so after a budget of pivots the rule turns to
@@ -13,7 +14,7 @@ const EPS: f64 = 1e-9;
 /// The dense tableau: `rows` constraint rows then the objective row (reduced costs, and minus the
 /// objective's value as its last entry), each `cols + 1` wide (the last entry is the right-hand side),
 /// and the basic column of each constraint row. Column generation keeps one and adds or drops columns.
-pub(crate) struct Tableau {
+pub struct Tableau {
     t: Vec<Vec<f64>>,
     basis: Vec<usize>,
     cols: usize,
@@ -22,28 +23,28 @@ pub(crate) struct Tableau {
 impl Tableau {
     /// A tableau already in canonical form for `basis`: `t` holds the constraint rows then the objective
     /// row, each with its right-hand side last.
-    pub(crate) fn new(t: Vec<Vec<f64>>, basis: Vec<usize>) -> Self {
+    pub fn new(t: Vec<Vec<f64>>, basis: Vec<usize>) -> Self {
         let cols = t.first().map_or(0, |r| r.len().saturating_sub(1));
         Tableau { t, basis, cols }
     }
 
     /// The reduced cost of every column.
-    pub(crate) fn objective(&self) -> &[f64] {
+    pub fn objective(&self) -> &[f64] {
         &self.t[self.t.len() - 1][..self.cols]
     }
 
     /// The entry of constraint row `row` in column `col`.
-    pub(crate) fn entry(&self, row: usize, col: usize) -> f64 {
+    pub fn entry(&self, row: usize, col: usize) -> f64 {
         self.t[row][col]
     }
 
     /// The objective's value at the current basis.
-    pub(crate) fn value(&self) -> f64 {
+    pub fn value(&self) -> f64 {
         -self.t[self.t.len() - 1][self.cols]
     }
 
     /// Adds a column given in the tableau's terms: one entry per constraint row, then its reduced cost.
-    pub(crate) fn push_column(&mut self, column: &[f64]) {
+    pub fn push_column(&mut self, column: &[f64]) {
         for (line, v) in self.t.iter_mut().zip(column) {
             line.insert(self.cols, *v);
         }
@@ -51,7 +52,7 @@ impl Tableau {
     }
 
     /// Drops the non-basic columns `drop` marks.
-    pub(crate) fn drop_columns(&mut self, drop: &[bool]) {
+    pub fn drop_columns(&mut self, drop: &[bool]) {
         for &j in &self.basis {
             debug_assert!(!drop[j], "a basic column cannot be dropped");
         }
@@ -75,7 +76,7 @@ impl Tableau {
     }
 
     /// Which columns are basic.
-    pub(crate) fn basic(&self) -> Vec<bool> {
+    pub fn basic(&self) -> Vec<bool> {
         let mut basic = vec![false; self.cols];
         for &j in &self.basis {
             basic[j] = true;
@@ -102,7 +103,7 @@ impl Tableau {
 
     /// Pivots until no column in `allowed` improves the objective. False past the budget or on an
     /// unbounded column.
-    pub(crate) fn optimize(&mut self, allowed: std::ops::Range<usize>, budget: &mut usize) -> bool {
+    pub fn optimize(&mut self, allowed: std::ops::Range<usize>, budget: &mut usize) -> bool {
         let rows = self.basis.len();
         let mut dantzig = *budget / 2;
         loop {
@@ -140,13 +141,22 @@ impl Tableau {
 
 /// Minimizes `c · x` subject to `a x = b` and `x ≥ 0`, with `b ≥ 0` (negate a row first otherwise).
 /// `None` when the program is infeasible, unbounded or not solved within the pivot budget.
-pub(crate) fn minimize(a: &[Vec<f64>], b: &[f64], c: &[f64]) -> Option<Vec<f64>> {
-    solve(a, b, c).map(|(x, _)| x)
+pub fn minimize(a: &[Vec<f64>], b: &[f64], c: &[f64]) -> Option<Vec<f64>> {
+    solve(a, b, c).map(|s| s.x)
+}
+
+/// An optimum and its dual.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Solution {
+    /// The primal optimum, one value per column.
+    pub x: Vec<f64>,
+    /// The dual prices, one per row.
+    pub duals: Vec<f64>,
 }
 
 /// [`minimize`] with the optimum's dual: a price per row `y` with `y · a_j ≤ c_j` for every column, so
 /// that `y · b` bounds the objective from below (equal at the optimum up to rounding).
-pub(crate) fn solve(a: &[Vec<f64>], b: &[f64], c: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+pub fn solve(a: &[Vec<f64>], b: &[f64], c: &[f64]) -> Option<Solution> {
     let (rows, n) = (a.len(), c.len());
     if b.len() != rows || a.iter().any(|r| r.len() != n) || b.iter().any(|v| *v < 0.0 || !v.is_finite()) {
         return None;
@@ -216,12 +226,12 @@ pub(crate) fn solve(a: &[Vec<f64>], b: &[f64], c: &[f64]) -> Option<(Vec<f64>, V
     // Each artificial column started as a unit column of cost zero, so its reduced cost is minus its
     // row's price.
     let y = (0..rows).map(|r| -tab.objective()[n + r]).collect();
-    Some((x, y))
+    Some(Solution { x, duals: y })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{minimize, solve};
+    use super::{Solution, minimize, solve};
 
     fn close(a: &[f64], b: &[f64]) -> bool {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6)
@@ -255,7 +265,7 @@ mod tests {
     fn gives_the_dual_of_the_optimum() {
         // The textbook program again: its dual prices are 0, 3/2 and 1 (times -1 for the minimization).
         let a = vec![vec![1.0, 0.0, 1.0, 0.0, 0.0], vec![0.0, 2.0, 0.0, 1.0, 0.0], vec![3.0, 2.0, 0.0, 0.0, 1.0]];
-        let (x, y) = solve(&a, &[4.0, 12.0, 18.0], &[-3.0, -5.0, 0.0, 0.0, 0.0]).unwrap_or_default();
+        let Solution { x, duals: y } = solve(&a, &[4.0, 12.0, 18.0], &[-3.0, -5.0, 0.0, 0.0, 0.0]).unwrap_or_default();
         assert!(close(&x[..2], &[2.0, 6.0]) && close(&y, &[0.0, -1.5, -1.0]), "{x:?} {y:?}");
         // Strong duality: y · b equals the optimum, -36.
         assert!((y[0] * 4.0 + y[1] * 12.0 + y[2] * 18.0 + 36.0).abs() < 1e-9);

@@ -8,7 +8,7 @@
 //! share over the offerings it could use; any weights give a valid bound, and a search per group in turn
 //! finds good ones.
 
-use super::problem::Problem;
+use super::problem::{Kind, Offer, Problem};
 
 /// Sweeps over the groups.
 const SWEEPS: usize = 3;
@@ -20,7 +20,7 @@ const ASCENT_STEPS: usize = 300;
 /// What offer `o` charges a pod requesting `req` under weights `w`: its price times the weighted share of
 /// its capacity the pod takes.
 fn charge(p: &Problem, o: usize, w: &[f64], req: &[f64]) -> f64 {
-    let (price, cap) = &p.offers[o];
+    let Offer { price, capacity: cap } = &p.offers[o];
     price * w.iter().zip(req).zip(cap).filter(|((_, r), _)| **r > 0.0).map(|((w, r), c)| w * r / c).sum::<f64>()
 }
 
@@ -37,7 +37,7 @@ struct Shares<'p> {
 impl<'p> Shares<'p> {
     /// The cheapest share of `kind` on the offerings of group `g` under weights `w`.
     fn share(&self, kind: usize, g: usize, w: &[f64]) -> f64 {
-        let (req, set, _) = &self.p.kinds[kind];
+        let Kind { requests: req, set, .. } = &self.p.kinds[kind];
         self.by_group[*set][g].iter().map(|&o| charge(self.p, o, w, req)).fold(f64::INFINITY, f64::min)
     }
 
@@ -46,7 +46,7 @@ impl<'p> Shares<'p> {
             .kinds
             .iter()
             .zip(&self.cheapest)
-            .map(|((_, _, n), c)| n * c.iter().copied().fold(f64::INFINITY, f64::min))
+            .map(|(kind, c)| kind.count * c.iter().copied().fold(f64::INFINITY, f64::min))
             .sum()
     }
 }
@@ -59,7 +59,9 @@ pub(super) fn best_uniform(p: &Problem) -> (f64, Vec<f64>) {
         w[..3].copy_from_slice(&[a, b, (1.0 - a - b).max(0.0)]);
         p.kinds
             .iter()
-            .map(|(req, set, n)| n * p.sets[*set].iter().map(|&o| charge(p, o, &w, req)).fold(f64::INFINITY, f64::min))
+            .map(|Kind { requests: req, set, count: n }| {
+                n * p.sets[*set].iter().map(|&o| charge(p, o, &w, req)).fold(f64::INFINITY, f64::min)
+            })
             .sum()
     };
     let step = 1.0 / GRID as f64;
@@ -118,7 +120,7 @@ pub(super) fn bound(p: &Problem, start: &[f64]) -> f64 {
                 .map(|d| {
                     let w = unit(d);
                     let v: f64 = (0..p.kinds.len())
-                        .map(|k| (p.kinds[k].2, s.share(k, g, &w)))
+                        .map(|k| (p.kinds[k].count, s.share(k, g, &w)))
                         .filter(|(_, v)| v.is_finite())
                         .map(|(n, v)| n * v)
                         .sum();
@@ -143,7 +145,7 @@ fn ascend(s: &Shares<'_>, mut weights: Vec<Vec<f64>>) -> f64 {
     for t in 0..ASCENT_STEPS {
         let mut grad = vec![vec![0.0; p.dims]; s.groups];
         let mut total = 0.0;
-        for (req, set, n) in &p.kinds {
+        for Kind { requests: req, set, count: n } in &p.kinds {
             // The offering that charges this kind least, and the charge.
             let mut low = (f64::INFINITY, usize::MAX);
             for &o in &p.sets[*set] {
@@ -153,7 +155,7 @@ fn ascend(s: &Shares<'_>, mut weights: Vec<Vec<f64>>) -> f64 {
                 }
             }
             total += n * low.0;
-            let (price, cap) = &p.offers[low.1];
+            let Offer { price, capacity: cap } = &p.offers[low.1];
             for (d, g) in grad[p.group_of[low.1]].iter_mut().enumerate() {
                 if req[d] > 0.0 {
                     *g += n * price * req[d] / cap[d];
@@ -212,11 +214,14 @@ fn search(s: &mut Shares<'_>, mut weights: Vec<Vec<f64>>) -> (f64, Vec<Vec<f64>>
                 .iter()
                 .map(|c| c.iter().enumerate().filter(|(h, _)| *h != g).map(|(_, v)| *v).fold(f64::INFINITY, f64::min))
                 .collect();
-            let base: f64 =
-                (0..p.kinds.len()).filter(|k| !s.cheapest[*k][g].is_finite()).map(|k| p.kinds[k].2 * others[k]).sum();
+            let base: f64 = (0..p.kinds.len())
+                .filter(|k| !s.cheapest[*k][g].is_finite())
+                .map(|k| p.kinds[k].count * others[k])
+                .sum();
             let value = |s: &Shares<'_>, w: &[f64]| -> (f64, Vec<f64>) {
                 let mine: Vec<f64> = here.iter().map(|&k| s.share(k, g, w)).collect();
-                let total = base + here.iter().zip(&mine).map(|(&k, m)| p.kinds[k].2 * m.min(others[k])).sum::<f64>();
+                let total =
+                    base + here.iter().zip(&mine).map(|(&k, m)| p.kinds[k].count * m.min(others[k])).sum::<f64>();
                 (total, mine)
             };
             // Move weight toward one dimension at a time, in halving steps.
