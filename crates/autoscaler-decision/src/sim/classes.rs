@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use super::amounts::Amounts;
 use crate::model::{HostPort, Inclusion, Namespaces, Pod, PodAffinityTerm, TermKind, TopologyKey, TopologySpread};
 use crate::predicates::node::selector_and_affinity_match;
 use crate::resources::Resources;
@@ -118,7 +119,7 @@ pub(crate) struct Class<'a> {
     /// The first pod seen of the class; every member schedules exactly like it.
     pub(crate) rep: &'a Pod,
     /// CPU, memory, ephemeral storage, pod slots.
-    pub(crate) req: [i64; 4],
+    pub(crate) req: Amounts,
     /// Whether it requests an extended resource.
     pub(crate) extended: bool,
     /// Its node selector or affinity names the hostname label, so static results differ per node.
@@ -235,7 +236,7 @@ impl<'a> Registry<'a> {
             let static_key = self.statics.id((&p.node_selector, &p.node_affinity[..], &p.tolerations[..]));
             self.classes.push(Class {
                 rep: p,
-                req: [rq.cpu_milli, rq.memory, rq.ephemeral_storage, rq.pods],
+                req: Amounts::of(rq),
                 extended: rq.extended.values().any(|v| *v > 0),
                 hostname_sensitive,
                 static_key,

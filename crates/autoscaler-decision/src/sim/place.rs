@@ -8,6 +8,7 @@ mod right_size;
 mod step_fit;
 mod zones;
 
+use super::amounts::{Amounts, Demand};
 use super::state::{Fit, PodRef, Sim, Target};
 use crate::groups::{Expander, NodeGroup, Usage};
 use crate::model::{Node, Pod, TopologyKey};
@@ -50,7 +51,7 @@ pub(crate) struct Placer<'a> {
     pods: Vec<&'a Pod>,
     pub(crate) usage: Vec<Usage>,
     /// Usable capacity (allocatable minus DaemonSet requests) per group and offering.
-    usable: Vec<Vec<[i64; 4]>>,
+    usable: Vec<Vec<Amounts>>,
     cursors: Vec<usize>,
     /// Per class: the groups whose new nodes could ever take it, as an interned signature.
     signature: Vec<usize>,
@@ -59,12 +60,12 @@ pub(crate) struct Placer<'a> {
     /// For the planner: the node shape each pod should land on (see `mix.rs`).
     mix: Option<mix::Mix>,
     /// Requests still to place per signature and target shape: CPU, memory, pods.
-    shape_demand: Vec<[i64; 3]>,
+    shape_demand: Vec<Demand>,
     /// Requests still to place per signature: CPU, memory, pods.
-    demand: Vec<[i64; 3]>,
+    demand: Vec<Demand>,
     /// Per signature: how many one-per-node pods are still to open their node, and the CPU, memory and
     /// pods of the other pods not yet allotted room on such nodes.
-    singles: Vec<[i64; 4]>,
+    singles: Vec<Singles>,
     /// A class no group can ever take (static filters or size) is decided once.
     hopeless: Vec<bool>,
     new_count: usize,
@@ -88,18 +89,14 @@ pub(crate) struct Placer<'a> {
 /// How much more than its best-shaped share a pod may cost on a new node it joins.
 const SHAPE_SLACK: f64 = 1.25;
 
-fn fits(req: [i64; 4], cap: [i64; 4]) -> bool {
-    req.iter().zip(cap).all(|(r, c)| *r <= c)
-}
-
 /// Whether the extended resources a pod requests are offered at all.
 fn extended_offered(pod: &Pod, offering: &crate::groups::Offering) -> bool {
     pod.requests.extended.iter().all(|(k, v)| *v <= offering.allocatable.extended.get(k).copied().unwrap_or(0))
 }
 
-/// `cap` (CPU, memory, ephemeral storage, pods) with its pod slots capped by how many pods like `pod`
-/// the extended resources of `offering` carry: a GPU node carries as many GPU pods as it has GPUs.
-fn slots_for(pod: &Pod, offering: &crate::groups::Offering, mut cap: [i64; 4]) -> [i64; 4] {
+/// `cap` with its pod slots capped by how many pods like `pod` the extended resources of `offering`
+/// carry: a GPU node carries as many GPU pods as it has GPUs.
+fn slots_for(pod: &Pod, offering: &crate::groups::Offering, mut cap: Amounts) -> Amounts {
     let by_extended = pod
         .requests
         .extended
@@ -108,16 +105,23 @@ fn slots_for(pod: &Pod, offering: &crate::groups::Offering, mut cap: [i64; 4]) -
         .map(|(k, v)| offering.allocatable.extended.get(k).copied().unwrap_or(0) / v)
         .min();
     if let Some(n) = by_extended {
-        cap[3] = cap[3].min(n);
+        cap.pods = cap.pods.min(n);
     }
     cap
 }
 
-/// Adds `sign` times a pod's CPU, memory and pod slot to a demand of (CPU, memory, pods).
-fn shift(demand: &mut [i64; 3], req: [i64; 4], sign: i64) {
-    for (d, r) in demand.iter_mut().zip([req[0], req[1], req[3]]) {
-        *d += sign * r;
-    }
+/// Adds `sign` times a pod's CPU, memory and pod slot to a demand.
+fn shift(demand: &mut Demand, req: Amounts, sign: i64) {
+    demand.shift(req.demand(), sign);
+}
+
+/// Per set of usable groups: what its one-per-node pods will need.
+#[derive(Debug, Clone, Copy, Default)]
+struct Singles {
+    /// The nodes its one-per-node pods will open.
+    nodes: i64,
+    /// The other pods not yet given room on such nodes.
+    others: Demand,
 }
 
 impl<'a> Placer<'a> {
@@ -125,32 +129,19 @@ impl<'a> Placer<'a> {
     pub(crate) fn new(nodes: &'a [Node], pods: Vec<&'a Pod>, groups: &'a [NodeGroup], planned_before: usize) -> Self {
         let mut sim = Sim::new(nodes, &pods, groups);
         let usage: Vec<Usage> = groups.iter().map(|g| g.usage(nodes)).collect();
-        let usable: Vec<Vec<[i64; 4]>> = groups
+        let usable: Vec<Vec<Amounts>> = groups
             .iter()
             .map(|g| {
-                let mut ds = [0i64; 4];
-                for p in &g.daemonset_pods {
-                    let r = &p.requests;
-                    for (d, v) in ds.iter_mut().zip([r.cpu_milli, r.memory, r.ephemeral_storage, r.pods]) {
-                        *d += v;
-                    }
-                }
-                g.offerings
-                    .iter()
-                    .map(|o| {
-                        let a = &o.allocatable;
-                        let cap = [a.cpu_milli, a.memory, a.ephemeral_storage, a.pods];
-                        std::array::from_fn(|i| cap[i] - ds[i])
-                    })
-                    .collect()
+                let ds = g.daemonset_pods.iter().fold(Amounts::default(), |s, p| s.plus(Amounts::of(&p.requests)));
+                g.offerings.iter().map(|o| Amounts::of(&o.allocatable).minus(ds)).collect()
             })
             .collect();
         let n_classes = sim.reg.classes.len();
         let mut signatures = super::classes::Interner::<Vec<usize>>::new();
         let mut signature = vec![usize::MAX; n_classes];
         let mut hopeless = vec![false; n_classes];
-        let mut demand: Vec<[i64; 3]> = Vec::new();
-        let mut singles: Vec<[i64; 4]> = Vec::new();
+        let mut demand: Vec<Demand> = Vec::new();
+        let mut singles: Vec<Singles> = Vec::new();
         let mut per_term: std::collections::BTreeMap<(usize, usize), i64> = std::collections::BTreeMap::new();
         for i in 0..pods.len() {
             let c = sim.placed_class[i];
@@ -161,15 +152,15 @@ impl<'a> Placer<'a> {
                         sim.static_ok_new(c, g)
                             && groups[g].offerings.iter().enumerate().any(|(o, off)| {
                                 !groups[g].backoff.contains(&off.id)
-                                    && fits(req, usable[g][o])
+                                    && req.fits_in(usable[g][o])
                                     && extended_offered(rep, off)
                             })
                     })
                     .collect();
                 hopeless[c] = compatible.is_empty();
                 signature[c] = signatures.id(compatible);
-                demand.resize(signatures.items.len(), [0; 3]);
-                singles.resize(signatures.items.len(), [0; 4]);
+                demand.resize(signatures.items.len(), Demand::default());
+                singles.resize(signatures.items.len(), Singles::default());
             }
             let r = sim.reg.classes[c].req;
             shift(&mut demand[signature[c]], r, 1);
@@ -180,12 +171,12 @@ impl<'a> Placer<'a> {
                     *per_term.entry((signature[c], t)).or_default() += 1;
                 }
             } else {
-                *s = [s[0], s[1] + r[0], s[2] + r[1], s[3] + r[3]];
+                s.others.shift(r.demand(), 1);
             }
         }
         // The nodes one-per-node pods will open: per signature, as many as its largest such kind has pods.
         for ((sig, _), n) in per_term {
-            singles[sig][0] = singles[sig][0].max(n);
+            singles[sig].nodes = singles[sig].nodes.max(n);
         }
         let cursors = vec![0; sim.reg.classes.iter().map(|c| c.mono + 1).max().unwrap_or(0)];
         let input_nodes = sim.nodes.len();
@@ -240,22 +231,22 @@ impl<'a> Placer<'a> {
         let mut total = [1i128; 2];
         for &c in &self.sim.placed_class {
             let req = self.sim.reg.classes[c].req;
-            total[0] += i128::from(req[0]);
-            total[1] += i128::from(req[1]);
+            total[0] += i128::from(req.cpu);
+            total[1] += i128::from(req.memory);
         }
         let key = |i: usize| {
             let c = &self.sim.reg.classes[self.sim.placed_class[i]];
             let host_spread = c.spread.iter().any(|s| s.topology == TopologyKey::Hostname && s.self_match > 0);
             // Parts per billion of the whole demand.
-            let share = |d: usize| i128::from(c.req[d]) * 1_000_000_000 / total[d];
-            let dominant = if planner { share(0).max(share(1)) } else { 0 };
+            let share = |amount: i64, total: i128| i128::from(amount) * 1_000_000_000 / total;
+            let dominant = if planner { share(c.req.cpu, total[0]).max(share(c.req.memory, total[1])) } else { 0 };
             (
                 planner && c.singleton,
                 planner && host_spread,
                 std::cmp::Reverse(progress[i]),
                 dominant,
-                c.req[0],
-                c.req[1],
+                c.req.cpu,
+                c.req.memory,
             )
         };
         v.sort_by(|&a, &b| {
@@ -392,7 +383,10 @@ impl<'a> Placer<'a> {
     fn share(&self, class: usize, g: usize, o: usize) -> f64 {
         let req = self.sim.reg.classes[class].req;
         let cap = self.usable[g][o];
-        let dominant = [0, 1, 3].iter().map(|&d| req[d] as f64 / cap[d].max(1) as f64).fold(0.0, f64::max);
+        let dominant = [(req.cpu, cap.cpu), (req.memory, cap.memory), (req.pods, cap.pods)]
+            .iter()
+            .map(|&(r, c)| r as f64 / c.max(1) as f64)
+            .fold(0.0, f64::max);
         self.sim.groups[g].offerings[o].monthly_price * dominant
     }
 
@@ -450,15 +444,16 @@ impl<'a> Placer<'a> {
                 (self.sim.reg.classes[class].req, self.sim.reg.classes[class].rep, self.signature[class]);
             let cap = slots_for(rep, &self.sim.groups[g].offerings[o], self.usable[g][o]);
             let s = &mut self.singles[sig];
-            let spare = [cap[0] - req[0], cap[1] - req[1], cap[3] - req[3]];
-            let taken = (0..3)
-                .filter(|&d| s[d + 1] > 0)
-                .map(|d| spare[d].max(0) as f64 / s[d + 1] as f64)
+            let spare = cap.minus(req).demand();
+            let o = s.others;
+            let taken = [(spare.cpu, o.cpu), (spare.memory, o.memory), (spare.pods, o.pods)]
+                .iter()
+                .filter(|&&(_, other)| other > 0)
+                .map(|&(room, other)| room.max(0) as f64 / other as f64)
                 .fold(1.0f64, f64::min);
-            *s = [s[0] - 1, s[1], s[2], s[3]];
-            for v in &mut s[1..] {
-                *v = ((*v as f64) * (1.0 - taken)).round() as i64;
-            }
+            s.nodes -= 1;
+            let rest = |v: i64| ((v as f64) * (1.0 - taken)).round() as i64;
+            s.others = Demand { cpu: rest(o.cpu), memory: rest(o.memory), pods: rest(o.pods) };
         }
         let advised = self.mix.as_ref().is_some_and(|m| m.target[pod].is_some());
         if matches!(strategy, Strategy::Planner(_)) && !advised && !self.suits(class, pod, n) {
@@ -491,8 +486,12 @@ impl<'a> Placer<'a> {
         // nodes, not new ones.
         let single_want = {
             let s = self.singles[self.signature[class]];
-            let k = s[0].max(1);
-            [req[0] + s[1] / k, req[1] + s[2] / k, 1 + s[3] / k]
+            let k = s.nodes.max(1);
+            Demand {
+                cpu: req.cpu + s.others.cpu / k,
+                memory: req.memory + s.others.memory / k,
+                pods: 1 + s.others.pods / k,
+            }
         };
         let mut best: Option<(Score, usize, usize)> = None;
         // The planner opens a node of a shape that suits the pod when it may; another one only if none may.
@@ -521,7 +520,7 @@ impl<'a> Placer<'a> {
                 }
                 let cap = self.usable[g][o];
                 if group.backoff.contains(&offering.id)
-                    || !fits(req, cap)
+                    || !req.fits_in(cap)
                     || !extended_offered(rep, offering)
                     || group.limit_exceeded(&self.usage[g], offering).is_some()
                 {
@@ -544,9 +543,9 @@ impl<'a> Placer<'a> {
                         // largest one while it fills.
                         let p = offering.monthly_price;
                         cheapest_in_group = Some(cheapest_in_group.map_or(p, |c: f64| c.min(p)));
-                        if largest
-                            .is_none_or(|l: usize| (cap[0], cap[1]) > (self.usable[g][l][0], self.usable[g][l][1]))
-                        {
+                        if largest.is_none_or(|l: usize| {
+                            (cap.cpu, cap.memory) > (self.usable[g][l].cpu, self.usable[g][l].memory)
+                        }) {
                             largest = Some(o);
                         }
                         continue;
@@ -579,12 +578,12 @@ struct Score {
 impl Score {
     /// For the planner: the nodes of this offering needed to carry `want` (CPU, memory, pods), their
     /// estimated cost and idle share, ranked by expander.
-    fn planner(expander: Expander, want: [i64; 3], cap: [i64; 4], price: f64, priority: i32) -> Self {
+    fn planner(expander: Expander, want: Demand, cap: Amounts, price: f64, priority: i32) -> Self {
         let ratio = |w: i64, c: i64| if c > 0 { w as f64 / c as f64 } else { f64::INFINITY };
-        let units = ratio(want[0], cap[0]).max(ratio(want[1], cap[1])).max(ratio(want[2], cap[3]));
+        let units = ratio(want.cpu, cap.cpu).max(ratio(want.memory, cap.memory)).max(ratio(want.pods, cap.pods));
         let n = units.ceil().max(1.0);
         let cost = n * price;
-        let waste = 1.0 - (ratio(want[0], cap[0]) + ratio(want[1], cap[1])) / (2.0 * n);
+        let waste = 1.0 - (ratio(want.cpu, cap.cpu) + ratio(want.memory, cap.memory)) / (2.0 * n);
         let keys = match expander {
             Expander::LeastWaste => [waste, cost, 0.0],
             Expander::Cheapest => [cost, waste, 0.0],

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::amounts::Amounts;
 use super::classes::{Class, Interner, Registry};
 use crate::groups::NodeGroup;
 use crate::model::{HostPort, LABEL_HOSTNAME, LABEL_ZONE, Node, Pod, TopologyKey};
@@ -31,9 +32,9 @@ pub(crate) struct SimNode<'a> {
     pub(crate) accepts: bool,
     zone: Option<usize>,
     has_host: bool,
-    cap: [i64; 4],
+    cap: Amounts,
     ext_cap: &'a BTreeMap<String, i64>,
-    pub(crate) used: [i64; 4],
+    pub(crate) used: Amounts,
     ext_used: BTreeMap<String, i64>,
     ports: Vec<&'a HostPort>,
     shape: usize,
@@ -47,12 +48,12 @@ pub(crate) struct SimNode<'a> {
 
 impl SimNode<'_> {
     /// What its pods request: CPU, memory, ephemeral storage, pod slots.
-    pub(crate) fn load(&self) -> [i64; 4] {
+    pub(crate) fn load(&self) -> Amounts {
         self.used
     }
 
     /// What it can carry: CPU, memory, ephemeral storage, pod slots.
-    pub(crate) fn capacity(&self) -> [i64; 4] {
+    pub(crate) fn capacity(&self) -> Amounts {
         self.cap
     }
 
@@ -223,8 +224,7 @@ impl<'a> Sim<'a> {
         }
         for (i, n) in nodes.iter().enumerate() {
             let idx = sim.add_node(n.name.clone(), n.labels.clone(), &n.taints, n.unschedulable, None, Some(i));
-            sim.nodes[idx].cap =
-                [n.allocatable.cpu_milli, n.allocatable.memory, n.allocatable.ephemeral_storage, n.allocatable.pods];
+            sim.nodes[idx].cap = Amounts::of(&n.allocatable);
             sim.nodes[idx].ext_cap = &n.allocatable.extended;
             // Finished pods hold nothing and kube-scheduler does not see them.
             for (k, _) in n.pods.iter().enumerate().filter(|(_, p)| !p.finished) {
@@ -306,9 +306,9 @@ impl<'a> Sim<'a> {
             accepts: true,
             zone,
             has_host,
-            cap: [0; 4],
+            cap: Amounts::default(),
             ext_cap: &NO_EXTENDED,
-            used: [0; 4],
+            used: Amounts::default(),
             ext_used: BTreeMap::new(),
             ports: Vec::new(),
             shape,
@@ -326,7 +326,7 @@ impl<'a> Sim<'a> {
         let o = &g.offerings[offering];
         let idx = self.add_node(name.clone(), g.template_labels(&name), &g.taints, false, Some(group), None);
         let a = &o.allocatable;
-        self.nodes[idx].cap = [a.cpu_milli, a.memory, a.ephemeral_storage, a.pods];
+        self.nodes[idx].cap = Amounts::of(a);
         self.nodes[idx].ext_cap = &a.extended;
         self.nodes[idx].offering = Some(offering);
         for k in 0..self.daemon_class[group].len() {
@@ -339,7 +339,7 @@ impl<'a> Sim<'a> {
     /// Sets a new node's capacity to another offering of its group (the final right-sizing).
     pub(crate) fn resize(&mut self, node: usize, group: usize, offering: usize) {
         let a = &self.groups[group].offerings[offering].allocatable;
-        self.nodes[node].cap = [a.cpu_milli, a.memory, a.ephemeral_storage, a.pods];
+        self.nodes[node].cap = Amounts::of(a);
         self.nodes[node].ext_cap = &a.extended;
         self.nodes[node].offering = Some(offering);
     }
@@ -356,9 +356,7 @@ impl<'a> Sim<'a> {
     pub(crate) fn commit(&mut self, class: usize, node: usize, what: PodRef) {
         let c = &self.reg.classes[class];
         let n = &mut self.nodes[node];
-        for (u, r) in n.used.iter_mut().zip(c.req) {
-            *u += r;
-        }
+        n.used = n.used.plus(c.req);
         if c.extended {
             for (k, v) in &c.rep.requests.extended {
                 *n.ext_used.entry(k.clone()).or_default() += v;
@@ -426,10 +424,8 @@ impl<'a> Sim<'a> {
                 if !node.accepts {
                     return Fit::Never;
                 }
-                for i in 0..4 {
-                    if node.used[i] + c.req[i] > node.cap[i] {
-                        return Fit::Never;
-                    }
+                if !node.used.plus(c.req).fits_in(node.cap) {
+                    return Fit::Never;
                 }
                 if c.extended
                     && c.rep.requests.extended.iter().any(|(k, v)| {
@@ -537,7 +533,7 @@ impl<'a> Sim<'a> {
             .iter()
             .map(|n| {
                 let mut allocatable = crate::resources::Resources::default();
-                [allocatable.cpu_milli, allocatable.memory, allocatable.ephemeral_storage, allocatable.pods] = n.cap;
+                n.cap.write_to(&mut allocatable);
                 allocatable.extended = n.ext_cap.clone();
                 Node {
                     name: n.name.clone(),

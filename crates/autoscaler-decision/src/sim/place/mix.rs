@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use super::Placer;
+use crate::sim::amounts::Demand;
 use crate::simplex;
 
 /// The largest tableau solved (8-byte cells, so 32 MiB); a snapshot with more kinds of pods than that
@@ -54,7 +55,7 @@ impl Placer<'_> {
         let Some(mix) = &self.mix else { return };
         let monos = self.cursors.len();
         self.cursors = vec![0; monos * (mix.shapes + 1)];
-        self.shape_demand = vec![[0; 3]; self.sig_groups.len() * mix.shapes];
+        self.shape_demand = vec![Demand::default(); self.sig_groups.len() * mix.shapes];
         for (i, t) in mix.target.iter().enumerate() {
             if let Some(t) = t {
                 let c = self.sim.placed_class[i];
@@ -113,10 +114,10 @@ impl Placer<'_> {
                     .enumerate()
                     .filter(|(o, off)| {
                         let cap = self.usable[g][*o];
-                        !group.backoff.contains(&off.id) && cap[0] > 0 && cap[1] > 0
+                        !group.backoff.contains(&off.id) && cap.cpu > 0 && cap.memory > 0
                     })
-                    .max_by_key(|(o, _)| (self.usable[g][*o][0], self.usable[g][*o][1]))
-                    .map(|(o, off)| (off.monthly_price, self.usable[g][o][0] as f64, self.usable[g][o][1] as f64))
+                    .max_by_key(|(o, _)| (self.usable[g][*o].cpu, self.usable[g][*o].memory))
+                    .map(|(o, off)| (off.monthly_price, self.usable[g][o].cpu as f64, self.usable[g][o].memory as f64))
             })
             .collect();
         // Shapes: memory per CPU of the representative; a group without one is a shape of its own.
@@ -145,18 +146,18 @@ impl Placer<'_> {
                 continue;
             }
             let sig = self.signature[c];
-            let k = *kind_ids.entry((sig, ratio_step(class.req[0], class.req[1], self.advice_steps))).or_insert_with(
-                || {
+            let k = *kind_ids
+                .entry((sig, ratio_step(class.req.cpu, class.req.memory, self.advice_steps)))
+                .or_insert_with(|| {
                     let usable: Vec<usize> =
                         self.sig_groups[sig].iter().copied().filter(|&g| rep[g].is_some()).collect();
                     kinds.push(Kind { pods: Vec::new(), cpu: 0.0, mem: 0.0, groups: usable });
                     kinds.len() - 1
-                },
-            );
+                });
             let kind = &mut kinds[k];
             kind.pods.push(i);
-            kind.cpu += class.req[0] as f64;
-            kind.mem += class.req[1] as f64;
+            kind.cpu += class.req.cpu as f64;
+            kind.mem += class.req.memory as f64;
         }
         kinds.retain(|k| !k.groups.is_empty());
         if kinds.is_empty() {

@@ -1,9 +1,10 @@
 //! The options a new node has: every (group, offering) a class could use, and the one a
 //! one-template-per-group autoscaler would scale next (the Cluster-Autoscaler-shaped baseline).
 
-use super::{Placer, Score, Strategy, extended_offered, fits};
+use super::{Placer, Score, Strategy, extended_offered};
 use crate::groups::Expander;
 use crate::resources::Resources;
+use crate::sim::amounts::Demand;
 use crate::simulation::UsableOffering;
 
 impl Placer<'_> {
@@ -18,10 +19,9 @@ impl Placer<'_> {
             }
             for (o, off) in group.offerings.iter().enumerate() {
                 let cap = self.usable[g][o];
-                if !group.backoff.contains(&off.id) && fits(req, cap) && extended_offered(rep, off) {
-                    let [cpu_milli, memory, ephemeral_storage, pods] = cap;
-                    let extended = off.allocatable.extended.clone();
-                    let capacity = Resources { cpu_milli, memory, ephemeral_storage, pods, extended };
+                if !group.backoff.contains(&off.id) && req.fits_in(cap) && extended_offered(rep, off) {
+                    let mut capacity = Resources { extended: off.allocatable.extended.clone(), ..Resources::default() };
+                    cap.write_to(&mut capacity);
                     out.push(UsableOffering { group: g, offering: o, capacity });
                 }
             }
@@ -55,16 +55,14 @@ impl Placer<'_> {
                 if group.backoff.contains(&off.id) || group.limit_exceeded(&self.usage[g], off).is_some() {
                     continue;
                 }
-                let mut want = [0i64; 3];
+                let mut want = Demand::default();
                 for &(c, n) in &compatible {
                     let class = &self.sim.reg.classes[c];
-                    if fits(class.req, cap) && extended_offered(class.rep, off) {
-                        want[0] += class.req[0] * n;
-                        want[1] += class.req[1] * n;
-                        want[2] += class.req[3] * n;
+                    if class.req.fits_in(cap) && extended_offered(class.rep, off) {
+                        want.shift(class.req.demand(), n);
                     }
                 }
-                if want == [0; 3] {
+                if want == Demand::default() {
                     continue;
                 }
                 let score = Score::planner(Expander::LeastWaste, want, cap, off.monthly_price, 0);

@@ -3,7 +3,8 @@
 
 use std::cmp::Ordering;
 
-use super::{Placer, Strategy, fits};
+use super::{Placer, Strategy};
+use crate::sim::amounts::Amounts;
 
 impl Placer<'_> {
     /// Gives each new node the cheapest offering of its group that carries what it got.
@@ -29,9 +30,7 @@ impl Placer<'_> {
             .enumerate()
             .filter(|(_, o)| !g.backoff.contains(&o.id))
             .filter(|(_, o)| {
-                let a = &o.allocatable;
-                fits(load, [a.cpu_milli, a.memory, a.ephemeral_storage, a.pods])
-                    && self.sim.nodes[node].ext_fits(&a.extended)
+                load.fits_in(Amounts::of(&o.allocatable)) && self.sim.nodes[node].ext_fits(&o.allocatable.extended)
             })
             .min_by(|a, b| a.1.monthly_price.partial_cmp(&b.1.monthly_price).unwrap_or(Ordering::Equal))
             .map(|(i, _)| i)

@@ -4,7 +4,8 @@
 //! with many sizes (Karpenter's 400 instance types) the leftovers of every node add up. This fit looks at
 //! the first few nodes that take the pod and picks the one whose final price grows least.
 
-use super::{Placer, fits};
+use super::Placer;
+use crate::sim::amounts::Amounts;
 
 /// How many nodes that take the pod are compared (from the first that does).
 const CANDIDATES: usize = 8;
@@ -26,15 +27,12 @@ impl Placer<'_> {
     }
 
     /// The price of the cheapest offering of `group` carrying `load` (infinite when none does).
-    fn fitting_price(&self, group: usize, load: [i64; 4]) -> f64 {
+    fn fitting_price(&self, group: usize, load: Amounts) -> f64 {
         let g = &self.sim.groups[group];
         self.by_price[group]
             .iter()
             .map(|&o| &g.offerings[o])
-            .find(|o| {
-                let a = &o.allocatable;
-                fits(load, [a.cpu_milli, a.memory, a.ephemeral_storage, a.pods])
-            })
+            .find(|o| load.fits_in(Amounts::of(&o.allocatable)))
             .map_or(f64::INFINITY, |o| o.monthly_price)
     }
 
@@ -54,7 +52,7 @@ impl Placer<'_> {
             seen += 1;
             let Some(g) = self.sim.nodes[n].group else { continue };
             let load = self.sim.nodes[n].load();
-            let after: [i64; 4] = std::array::from_fn(|d| load[d] + req[d]);
+            let after = load.plus(req);
             let grows = self.fitting_price(g, after) - self.fitting_price(g, load);
             if grows < best.0 - 1e-9 {
                 best = (grows, n);

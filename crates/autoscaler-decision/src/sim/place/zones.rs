@@ -10,13 +10,14 @@
 //! elsewhere. While no pod of the target runs in a zone its followers can use, the next one goes there.
 
 use super::{Placer, shift};
+use crate::sim::amounts::Demand;
 use crate::sim::state::{Fit, Target};
 
 /// Per affinity set: the CPU and memory its member pods still have to place, and the zone it is pinned
 /// to once a member is placed.
 #[derive(Default)]
 pub(super) struct ZoneGroups {
-    left: Vec<[i64; 3]>,
+    left: Vec<Demand>,
     zone: Vec<Option<usize>>,
     /// The zones the pods that require the set in their zone can use at all, when that is not every
     /// zone (pods bound to one group's zone that need another app there).
@@ -31,7 +32,7 @@ impl Placer<'_> {
         let sets = self.sim.reg.affinity_sets.items.len();
         let zones = self.sim.zone_count();
         let mut groups = ZoneGroups {
-            left: vec![[0; 3]; sets],
+            left: vec![Demand::default(); sets],
             zone: vec![None; sets],
             follower_zones: vec![None; sets],
             served: vec![false; sets],
@@ -97,18 +98,17 @@ impl Placer<'_> {
         let need = *self.zone_groups.left.get(set)?;
         // Per zone: the first node that takes the pod, and the free CPU and memory of every node there
         // (room too small for this pod may still take smaller pods of its group).
-        let mut zones: Vec<(Option<usize>, [i64; 2])> = Vec::new();
+        let mut zones: Vec<(Option<usize>, Demand)> = Vec::new();
         for n in 0..self.sim.nodes.len() {
             let Some(z) = self.sim.zone_of(n) else { continue };
             if zones.len() <= z {
-                zones.resize(z + 1, (None, [0; 2]));
+                zones.resize(z + 1, (None, Demand::default()));
             }
             if !self.sim.nodes[n].accepts {
                 continue;
             }
             let (used, cap) = (self.sim.nodes[n].load(), self.sim.nodes[n].capacity());
-            zones[z].1[0] += cap[0] - used[0];
-            zones[z].1[1] += cap[1] - used[1];
+            zones[z].1.shift(cap.minus(used).demand(), 1);
             if zones[z].0.is_none() && self.takes(class, pod, n) {
                 zones[z].0 = Some(n);
             }
@@ -118,13 +118,13 @@ impl Placer<'_> {
             if let Some(z) = zone
                 && let Some(entry) = zones.get_mut(*z)
             {
-                entry.1[0] -= groups.left[s][0];
-                entry.1[1] -= groups.left[s][1];
+                entry.1.shift(groups.left[s], -1);
             }
         }
         // Room in multiples of the group's own demand, by its tighter dimension.
-        let room =
-            |free: [i64; 2]| (0..2).map(|d| free[d] as f64 / need[d].max(1) as f64).fold(f64::INFINITY, f64::min);
+        let room = |free: Demand| {
+            (free.cpu as f64 / need.cpu.max(1) as f64).min(free.memory as f64 / need.memory.max(1) as f64)
+        };
         let candidates: Vec<(usize, f64)> =
             zones.iter().filter_map(|(first, free)| first.map(|n| (n, room(*free)))).collect();
         if candidates.len() < 2 {
