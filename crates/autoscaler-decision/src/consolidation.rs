@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::groups::{Expander, NodeGroup};
 use crate::model::{Node, Pdb, Pod};
 use crate::scale_down::{Kept, group_allows_one_more, node_price, pod_blocker, replace_pods, take_pdb_share};
-use crate::scale_up::NewNode;
+use crate::scale_up::{NewNode, PodOnNode};
 use crate::sim::place::Strategy;
 
 /// Everything a consolidation looks at.
@@ -31,8 +31,8 @@ pub struct ConsolidationPlan {
     pub remove: Vec<String>,
     /// The cheaper node to create first, if any.
     pub replacement: Option<NewNode>,
-    /// Where each moved pod goes: `(pod, node)`.
-    pub moves: Vec<(String, String)>,
+    /// Where each moved pod goes.
+    pub moves: Vec<PodOnNode>,
     /// Monthly price of the removed nodes minus the replacement's.
     pub monthly_saving: f64,
 }

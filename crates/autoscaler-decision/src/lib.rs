@@ -16,6 +16,7 @@
 //!
 //! ```
 //! use autoscaler_decision::groups::{Expander, NodeGroup, Offering};
+//! use autoscaler_decision::scale_up::PodOnNode;
 //! use autoscaler_decision::{Node, Pod, Resources, ScaleUpInput, plan};
 //!
 //! const GI: i64 = 1 << 30;
@@ -38,8 +39,8 @@
 //! ];
 //! let p = plan(ScaleUpInput { nodes: &[existing], pending: &pending, groups: &[group], expander: Expander::LeastWaste });
 //!
-//! for (pod, node) in &p.on_existing {
-//!     println!("{pod} -> existing node {node}");
+//! for placed in &p.on_existing {
+//!     println!("{} -> existing node {}", placed.pod, placed.node);
 //! }
 //! for n in &p.new_nodes {
 //!     println!("new {} node {} (${:.2}/month) for {:?}", n.offering, n.name, n.monthly_price, n.pods);
@@ -47,7 +48,7 @@
 //! for u in &p.unplaced {
 //!     println!("{}", u.sentence());
 //! }
-//! assert_eq!(p.on_existing, vec![("shop/web-0".to_owned(), "general-1".to_owned())]);
+//! assert_eq!(p.on_existing, vec![PodOnNode::new("shop/web-0", "general-1")]);
 //! assert_eq!(p.new_nodes.len(), 1);
 //! assert_eq!(p.unplaced[0].sentence(), "shop/ml-0 stays pending: needs 6 CPU; the largest offering of general-purpose has 4");
 //! ```

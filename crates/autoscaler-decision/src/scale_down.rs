@@ -10,6 +10,7 @@ use crate::eviction::{BlockReason, Eviction, EvictionPolicy, eviction};
 use crate::groups::NodeGroup;
 use crate::model::{Node, Pdb, Pod};
 use crate::predicates::feasible;
+use crate::scale_up::PodOnNode;
 use crate::sim::place::{Placer, Strategy};
 
 /// Everything a scale-down looks at.
@@ -31,11 +32,11 @@ pub struct Removal {
     /// Its group.
     pub group: String,
     /// Requested CPU and memory as fractions of allocatable (workload pods only).
-    pub utilization: (f64, f64),
+    pub utilization: Utilization,
     /// What it costs per month (0 when its offering is unknown).
     pub monthly_saving: f64,
-    /// Where each of its pods goes: `(pod, node)`.
-    pub moves: Vec<(String, String)>,
+    /// Where each of its pods goes.
+    pub moves: Vec<PodOnNode>,
 }
 
 /// A node the plan keeps, and why.
@@ -60,15 +61,24 @@ pub struct ScaleDownPlan {
     pub kept: Vec<Kept>,
 }
 
+/// Requested CPU and memory of a node's workload pods, as fractions of its allocatable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Utilization {
+    /// CPU requested / allocatable.
+    pub cpu: f64,
+    /// Memory requested / allocatable.
+    pub memory: f64,
+}
+
 /// Requested CPU and memory of a node's workload pods as fractions of its allocatable.
-pub fn utilization(node: &Node) -> (f64, f64) {
+pub fn utilization(node: &Node) -> Utilization {
     let (mut cpu, mut mem) = (0i64, 0i64);
     for p in node.pods.iter().filter(|p| p.needs_eviction()) {
         cpu += p.requests.cpu_milli;
         mem += p.requests.memory;
     }
     let frac = |u: i64, a: i64| if a > 0 { u as f64 / a as f64 } else { 1.0 };
-    (frac(cpu, node.allocatable.cpu_milli), frac(mem, node.allocatable.memory))
+    Utilization { cpu: frac(cpu, node.allocatable.cpu_milli), memory: frac(mem, node.allocatable.memory) }
 }
 
 /// Why evicting `pod` is not allowed by itself, if it is not: `(code, sentence)`. The rule is
@@ -213,7 +223,7 @@ pub fn plan_scale_down(input: ScaleDownInput<'_>) -> ScaleDownPlan {
             continue;
         };
         let group = &input.groups[g];
-        let (cpu, mem) = utilization(n);
+        let Utilization { cpu, memory: mem } = utilization(n);
         let sd = &group.scale_down;
         if !sd.enabled {
             plan.kept.push(keep("scale_down_disabled", format!("{} has scale-down disabled", group.name)));
@@ -270,7 +280,7 @@ pub fn plan_scale_down(input: ScaleDownInput<'_>) -> ScaleDownPlan {
                 plan.remove.push(Removal {
                     node: n.name.clone(),
                     group: group.name.clone(),
-                    utilization: (cpu, mem),
+                    utilization: Utilization { cpu, memory: mem },
                     monthly_saving: node_price(n, input.groups),
                     moves,
                 });

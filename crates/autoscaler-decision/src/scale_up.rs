@@ -10,7 +10,7 @@ use crate::groups::{Expander, NodeGroup, Offering, Usage};
 use crate::model::{Node, Pod};
 use crate::predicates::{Unfit, feasible};
 use crate::resources::{ResourceName, format_cpu, format_memory};
-use crate::sim::place::{Placement, Placer, Strategy};
+use crate::sim::place::{Opened, Placement, Placer, Step, Strategy};
 use crate::sim::state::PodRef;
 
 /// A new node in a plan.
@@ -61,18 +61,34 @@ impl Unplaced {
     }
 }
 
+/// A pod and the node it goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodOnNode {
+    /// `namespace/name`.
+    pub pod: String,
+    /// The node.
+    pub node: String,
+}
+
+impl PodOnNode {
+    /// `pod` on `node`.
+    pub fn new(pod: impl Into<String>, node: impl Into<String>) -> Self {
+        Self { pod: pod.into(), node: node.into() }
+    }
+}
+
 /// The outcome of a scale-up decision.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ScaleUpPlan {
-    /// Pods placed on nodes that already exist or are being created: `(pod, node)`.
-    pub on_existing: Vec<(String, String)>,
+    /// Pods placed on nodes that already exist or are being created.
+    pub on_existing: Vec<PodOnNode>,
     /// Nodes to create, with the pods they take.
     pub new_nodes: Vec<NewNode>,
     /// Pods left pending, with reasons.
     pub unplaced: Vec<Unplaced>,
-    /// Every placement `(pod, node)` in the order it was decided: replaying it pod by pod through
+    /// Every placement in the order it was decided: replaying it pod by pod through
     /// [`crate::feasible`], each new node appearing with its first pod, reproduces the plan.
-    pub sequence: Vec<(String, String)>,
+    pub sequence: Vec<PodOnNode>,
 }
 
 impl ScaleUpPlan {
@@ -202,14 +218,14 @@ pub(crate) fn to_plan(
 ) -> ScaleUpPlan {
     let sim = &placer.sim;
     let mut plan = ScaleUpPlan::default();
-    for &(i, n) in &placement.sequence {
-        let step = (pods[i].id(), sim.nodes[n].name.clone());
+    for &Step { pod: i, node: n } in &placement.sequence {
+        let step = PodOnNode::new(pods[i].id(), sim.nodes[n].name.clone());
         if n < placement.existing {
             plan.on_existing.push(step.clone());
         }
         plan.sequence.push(step);
     }
-    for &(n, g, o) in &placement.new_nodes {
+    for &Opened { node: n, group: g, offering: o } in &placement.new_nodes {
         let group = &input.groups[g];
         let offering = &group.offerings[o];
         plan.new_nodes.push(NewNode {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::groups::NodeGroup;
 use crate::model::{Node, Pod};
 use crate::predicates::feasible;
-use crate::scale_up::ScaleUpPlan;
+use crate::scale_up::{PodOnNode, ScaleUpPlan};
 
 /// Checks a scale-up plan against its input.
 ///
@@ -28,7 +28,7 @@ pub fn scale_up_plan(plan: &ScaleUpPlan, nodes: &[Node], pending: &[Pod], groups
         new_nodes.insert(n.name.clone(), g.template(o, &n.name));
     }
     let mut seen = BTreeSet::new();
-    for (pod_id, node_name) in &plan.sequence {
+    for PodOnNode { pod: pod_id, node: node_name } in &plan.sequence {
         let pod = by_id.get(pod_id).ok_or(format!("{pod_id} is not pending"))?;
         if !seen.insert(pod_id.clone()) {
             return Err(format!("{pod_id} is placed twice"));
@@ -128,13 +128,13 @@ pub fn scale_down_plan(
                     }
                 }
             }
-            if !r.moves.iter().any(|(id, _)| *id == p.id()) {
+            if !r.moves.iter().any(|m| m.pod == p.id()) {
                 return Err(format!("{} not moved", p.id()));
             }
         }
         // The scheduler places the evicted pods one by one, in the plan's order: spread constraints
         // depend on it.
-        for (id, to) in &r.moves {
+        for PodOnNode { pod: id, node: to } in &r.moves {
             let p = pods.iter().find(|p| p.id() == *id).ok_or(format!("{id} moves but does not run on {}", r.node))?;
             if gone.contains(to) {
                 return Err(format!("{} moves to removed node {to}", p.id()));

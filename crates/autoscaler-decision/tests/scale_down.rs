@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use autoscaler_decision::groups::{NodeGroup, Offering};
+use autoscaler_decision::scale_up::PodOnNode;
 use autoscaler_decision::selectors::LabelSelector;
 use autoscaler_decision::{
     ConsolidationInput, Node, Pdb, Pod, Resources, ScaleDownInput, consolidate, plan_scale_down, verify,
@@ -53,7 +54,7 @@ fn an_underused_node_goes_when_its_pods_fit_elsewhere() {
     let p = plan_scale_down(input);
     assert_eq!(p.remove.len(), 1, "{p:?}");
     assert_eq!(p.remove[0].node, "idle");
-    assert_eq!(p.remove[0].moves, vec![("shop/web-0".to_owned(), "busy".to_owned())]);
+    assert_eq!(p.remove[0].moves, vec![PodOnNode::new("shop/web-0", "busy")]);
     assert!((p.remove[0].monthly_saving - 40.0).abs() < 1e-9);
     assert_eq!(p.kept[0].code, "above_threshold");
     assert!(p.kept[0].message.starts_with("requests use 62% CPU"), "{}", p.kept[0].message);

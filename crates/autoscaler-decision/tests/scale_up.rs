@@ -3,6 +3,7 @@
 
 use autoscaler_decision::groups::{Expander, Limits, NodeGroup, Offering};
 use autoscaler_decision::model::{Namespaces, PodAffinityTerm, TopologyKey};
+use autoscaler_decision::scale_up::PodOnNode;
 use autoscaler_decision::selectors::{LabelSelector, Taint, TaintEffect, Toleration};
 use autoscaler_decision::{Node, Pod, ScaleUpInput, plan};
 
@@ -218,7 +219,7 @@ fn existing_room_is_used_before_a_new_node_is_filled() {
     let groups = vec![group("general", 10, vec![offering("sc-4cpu-8gb", 4, 8, 29.0)])];
     let pending = vec![Pod::new("default", "big", 3000, 2 * GI), Pod::new("default", "small", 1000, GI)];
     let p = plan(input(&[node], &pending, &groups, Expander::LeastWaste));
-    assert_eq!(p.on_existing, vec![("default/small".to_owned(), "existing".to_owned())]);
+    assert_eq!(p.on_existing, vec![PodOnNode::new("default/small", "existing")]);
     assert_eq!(p.new_nodes.len(), 1);
     assert_eq!(p.new_nodes[0].pods, vec!["default/big".to_owned()]);
 }
@@ -269,7 +270,7 @@ fn a_zone_affinity_group_starts_in_the_zone_with_room_for_all_of_it() {
     let p = plan(input(&nodes, &pending, &groups, Expander::Cheapest));
     assert!(p.new_nodes.is_empty(), "opened {:?}", p.new_nodes);
     assert!(p.unplaced.is_empty());
-    assert!(p.on_existing.iter().all(|(_, n)| n == "large-b"), "{:?}", p.on_existing);
+    assert!(p.on_existing.iter().all(|s| s.node == "large-b"), "{:?}", p.on_existing);
     assert_eq!(autoscaler_decision::verify::scale_up_plan(&p, &nodes, &pending, &groups), Ok(()));
 }
 

@@ -26,16 +26,16 @@ pub fn baseline_one_group_at_a_time(input: ScaleUpInput<'_>) -> ScaleUpPlan {
         let round_input = ScaleUpInput { nodes: &nodes, pending: &remaining, ..input };
         let Some(round) = least_waste_template_round(round_input, plan.new_nodes.len()) else { break };
         let placed = round.plan.sequence.len();
-        for (pod, node) in &round.plan.sequence {
-            if existing.contains(&node.as_str()) {
-                plan.on_existing.push((pod.clone(), node.clone()));
-            } else if let Some(n) = plan.new_nodes.iter_mut().find(|n| &n.name == node) {
-                n.pods.push(pod.clone());
+        for step in &round.plan.sequence {
+            if existing.contains(&step.node.as_str()) {
+                plan.on_existing.push(step.clone());
+            } else if let Some(n) = plan.new_nodes.iter_mut().find(|n| n.name == step.node) {
+                n.pods.push(step.pod.clone());
             }
         }
         plan.sequence.extend(round.plan.sequence.iter().cloned());
         plan.new_nodes.extend(round.plan.new_nodes);
-        let placed_ids: HashSet<&str> = round.plan.sequence.iter().map(|(p, _)| p.as_str()).collect();
+        let placed_ids: HashSet<&str> = round.plan.sequence.iter().map(|s| s.pod.as_str()).collect();
         let left: Vec<Pod> = remaining.iter().filter(|p| !placed_ids.contains(p.id().as_str())).cloned().collect();
         plan.unplaced = round.plan.unplaced;
         nodes = round.nodes_after;

@@ -195,7 +195,7 @@ fn a_starting_node_of_ours_is_capacity_without_its_startup_taints() {
     c.vpsienodes.insert("general-aaaaa", vpsienode("general-aaaaa", "id-4-8", "Joining"));
     insert_pod(&c, pending_pod("web-0", "1", "1Gi"));
     let p = plan_of(&build(&c, &catalog(), now()));
-    assert_eq!(p.on_existing, vec![("shop/web-0".to_owned(), "general-aaaaa".to_owned())]);
+    assert_eq!(p.on_existing, vec![autoscaler_decision::scale_up::PodOnNode::new("shop/web-0", "general-aaaaa")]);
     assert!(p.new_nodes.is_empty());
 
     // Ready a moment before the controller-manager lifts `not-ready`: still starting, still capacity.

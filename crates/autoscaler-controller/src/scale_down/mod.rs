@@ -320,8 +320,8 @@ async fn remove(
     let unneeded_for = since.map_or(0, |s| now.duration_since(s).as_secs());
     let why = format!(
         "unneeded for {unneeded_for}s: requests use {:.0}% CPU and {:.0}% memory; its {} pod(s) fit elsewhere; saves ${:.2}/month",
-        r.utilization.0 * 100.0,
-        r.utilization.1 * 100.0,
+        r.utilization.cpu * 100.0,
+        r.utilization.memory * 100.0,
         r.moves.len(),
         r.monthly_saving
     );

@@ -5,6 +5,7 @@
 mod mix;
 mod options;
 mod right_size;
+mod score;
 mod step_fit;
 mod zones;
 
@@ -12,6 +13,7 @@ use super::amounts::{Amounts, Demand};
 use super::state::{Fit, PodRef, Sim, Target};
 use crate::groups::{Expander, NodeGroup, Usage};
 use crate::model::{Node, Pod, TopologyKey};
+use score::Score;
 
 /// How new nodes are chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,14 +35,29 @@ pub enum Strategy {
     NoNewNodes,
 }
 
+/// One decision: input pod `pod` went to simulated node `node`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Step {
+    pub(crate) pod: usize,
+    pub(crate) node: usize,
+}
+
+/// A simulated node that is new: its group and (final) offering.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Opened {
+    pub(crate) node: usize,
+    pub(crate) group: usize,
+    pub(crate) offering: usize,
+}
+
 /// Where each pod went.
 pub(crate) struct Placement {
     /// Per input pod: the simulated node it went to.
     pub(crate) node_of: Vec<Option<usize>>,
-    /// Decisions in order: (pod, node).
-    pub(crate) sequence: Vec<(usize, usize)>,
+    /// Decisions in order.
+    pub(crate) sequence: Vec<Step>,
     /// Simulated nodes that are new, in opening order, with their final offering.
-    pub(crate) new_nodes: Vec<(usize, usize, usize)>,
+    pub(crate) new_nodes: Vec<Opened>,
     /// Input nodes count (simulated nodes below this index are input nodes).
     pub(crate) existing: usize,
 }
@@ -75,7 +92,7 @@ pub(crate) struct Placer<'a> {
     /// Per first-fit key (same requests and static filters, so the same options): per group, the
     /// cheapest dominant-share cost a pod could have on its new nodes (infinite where it cannot go),
     /// and the yardstick, the best of them (empty until needed).
-    shares: Vec<(Vec<f64>, f64)>,
+    shares: Vec<ShapeShares>,
     /// Steps per octave of memory per CPU the advice tells kinds and shapes apart by.
     advice_steps: u32,
     /// Zone-affinity groups: what they still have to place and where they are pinned.
@@ -84,6 +101,14 @@ pub(crate) struct Placer<'a> {
     by_price: Vec<Vec<usize>>,
     /// While deciding one pod: the zones it should go to if it can (see `zones.rs`).
     zone_pref: Option<Vec<bool>>,
+}
+
+/// Per group, the cheapest dominant-share cost a pod could have on its new nodes (infinite where it
+/// cannot go), and the yardstick: the best of them.
+#[derive(Debug, Clone)]
+struct ShapeShares {
+    per_group: Vec<f64>,
+    best: f64,
 }
 
 /// How much more than its best-shaped share a pod may cost on a new node it joins.
@@ -185,7 +210,7 @@ impl<'a> Placer<'a> {
             mix: None,
             shape_demand: Vec::new(),
             input_nodes,
-            shares: vec![(Vec::new(), f64::INFINITY); cursors.len()],
+            shares: vec![ShapeShares { per_group: Vec::new(), best: f64::INFINITY }; cursors.len()],
             sim,
             pods,
             usage,
@@ -305,7 +330,7 @@ impl<'a> Placer<'a> {
         let order = self.order(strategy);
         let mut node_of = vec![None; self.pods.len()];
         let mut sequence = Vec::with_capacity(self.pods.len());
-        let mut new_nodes: Vec<(usize, usize, usize)> = Vec::new();
+        let mut new_nodes: Vec<Opened> = Vec::new();
         let mut queue = order;
         let mut deferred = Vec::new();
         let mut first_pass = true;
@@ -334,8 +359,8 @@ impl<'a> Placer<'a> {
         strategy: Strategy,
         first_pass: bool,
         node_of: &mut [Option<usize>],
-        sequence: &mut Vec<(usize, usize)>,
-        new_nodes: &mut Vec<(usize, usize, usize)>,
+        sequence: &mut Vec<Step>,
+        new_nodes: &mut Vec<Opened>,
     ) -> bool {
         let class = self.sim.placed_class[i];
         let sig = self.signature[class];
@@ -355,9 +380,9 @@ impl<'a> Placer<'a> {
             Some(n) => Some(n),
             None if self.hopeless[class] || strategy == Strategy::NoNewNodes => None,
             None => match self.open(class, i, strategy) {
-                Some((g, o, n)) => {
-                    new_nodes.push((n, g, o));
-                    Some(n)
+                Some(opened) => {
+                    new_nodes.push(opened);
+                    Some(opened.node)
                 }
                 // No new node may open (max nodes, limits): a node of the wrong shape beats pending.
                 None if matches!(strategy, Strategy::Planner(_)) => self.any_fit(class),
@@ -375,7 +400,7 @@ impl<'a> Placer<'a> {
         self.sim.commit(class, n, PodRef::Placed(i));
         self.book_zone_groups(class, n);
         node_of[i] = Some(n);
-        sequence.push((i, n));
+        sequence.push(Step { pod: i, node: n });
         true
     }
 
@@ -407,20 +432,20 @@ impl<'a> Placer<'a> {
             return mix.shape_of[g] == t;
         }
         let mono = self.sim.reg.classes[class].mono;
-        if self.shares[mono].0.is_empty() {
+        if self.shares[mono].per_group.is_empty() {
             let mut per_group = vec![f64::INFINITY; self.sim.groups.len()];
             for u in self.options_for(class) {
                 per_group[u.group] = per_group[u.group].min(self.share(class, u.group, u.offering));
             }
             let best = per_group.iter().copied().fold(f64::INFINITY, f64::min);
-            self.shares[mono] = (per_group, best);
+            self.shares[mono] = ShapeShares { per_group, best };
         }
-        let (per_group, best) = &self.shares[mono];
-        per_group[g] <= SHAPE_SLACK * best
+        let s = &self.shares[mono];
+        s.per_group[g] <= SHAPE_SLACK * s.best
     }
 
     /// Opens a new node for a pod of `class`: (group, offering, simulated node).
-    fn open(&mut self, class: usize, pod: usize, strategy: Strategy) -> Option<(usize, usize, usize)> {
+    fn open(&mut self, class: usize, pod: usize, strategy: Strategy) -> Option<Opened> {
         let choice = self.choose(class, pod, strategy);
         // A zone preference (see `zones.rs`) that no group can meet does not stop the node.
         let choice = match choice {
@@ -459,8 +484,8 @@ impl<'a> Placer<'a> {
         if matches!(strategy, Strategy::Planner(_)) && !advised && !self.suits(class, pod, n) {
             // The best shape is out of reach (limits, max nodes, expander): what it got is the yardstick.
             let mono = self.sim.reg.classes[class].mono;
-            let (per_group, best) = &mut self.shares[mono];
-            *best = per_group[g] / SHAPE_SLACK;
+            let s = &mut self.shares[mono];
+            s.best = s.per_group[g] / SHAPE_SLACK;
         }
         let offering = &self.sim.groups[g].offerings[o];
         let u = &mut self.usage[g];
@@ -468,7 +493,7 @@ impl<'a> Placer<'a> {
         u.monthly_cost += offering.monthly_price;
         u.cpu_milli += offering.allocatable.cpu_milli;
         u.memory += offering.allocatable.memory;
-        Some((g, o, n))
+        Some(Opened { node: n, group: g, offering: o })
     }
 
     /// The (group, offering) a new node for `class` should be.
@@ -566,39 +591,5 @@ impl<'a> Placer<'a> {
         if best.as_ref().is_none_or(|(b, bg, bo)| score.better(b, tie, (self.usage[*bg].nodes, *bg, *bo))) {
             *best = Some((score, g, o));
         }
-    }
-}
-
-/// How good a new-node option is; lower keys win, in order.
-#[derive(Debug, Clone, Copy, Default)]
-struct Score {
-    keys: [f64; 3],
-}
-
-impl Score {
-    /// For the planner: the nodes of this offering needed to carry `want` (CPU, memory, pods), their
-    /// estimated cost and idle share, ranked by expander.
-    fn planner(expander: Expander, want: Demand, cap: Amounts, price: f64, priority: i32) -> Self {
-        let ratio = |w: i64, c: i64| if c > 0 { w as f64 / c as f64 } else { f64::INFINITY };
-        let units = ratio(want.cpu, cap.cpu).max(ratio(want.memory, cap.memory)).max(ratio(want.pods, cap.pods));
-        let n = units.ceil().max(1.0);
-        let cost = n * price;
-        let waste = 1.0 - (ratio(want.cpu, cap.cpu) + ratio(want.memory, cap.memory)) / (2.0 * n);
-        let keys = match expander {
-            Expander::LeastWaste => [waste, cost, 0.0],
-            Expander::Cheapest => [cost, waste, 0.0],
-            Expander::Priority => [-f64::from(priority), waste, cost],
-        };
-        Self { keys }
-    }
-
-    fn better(&self, other: &Score, tie: (i32, usize, usize), other_tie: (i32, usize, usize)) -> bool {
-        const EPS: f64 = 1e-9;
-        for (a, b) in self.keys.iter().zip(other.keys) {
-            if (a - b).abs() > EPS * a.abs().max(b.abs()).max(1.0) {
-                return *a < b;
-            }
-        }
-        tie < other_tie
     }
 }

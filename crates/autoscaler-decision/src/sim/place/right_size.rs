@@ -3,19 +3,20 @@
 
 use std::cmp::Ordering;
 
-use super::{Placer, Strategy};
+use super::{Opened, Placer, Strategy};
 use crate::sim::amounts::Amounts;
 
 impl Placer<'_> {
     /// Gives each new node the cheapest offering of its group that carries what it got.
-    pub(super) fn right_size(&mut self, strategy: Strategy, new_nodes: &mut [(usize, usize, usize)]) {
+    pub(super) fn right_size(&mut self, strategy: Strategy, new_nodes: &mut [Opened]) {
         if !matches!(strategy, Strategy::Fixed { .. }) {
-            for (n, g, o) in new_nodes.iter_mut() {
-                if let Some(best) = self.cheapest_fitting(*g, *n) {
-                    self.usage[*g].monthly_cost -= self.sim.groups[*g].offerings[*o].monthly_price
-                        - self.sim.groups[*g].offerings[best].monthly_price;
-                    *o = best;
-                    self.sim.resize(*n, *g, best);
+            for new in new_nodes.iter_mut() {
+                let (n, g) = (new.node, new.group);
+                if let Some(best) = self.cheapest_fitting(g, n) {
+                    self.usage[g].monthly_cost -= self.sim.groups[g].offerings[new.offering].monthly_price
+                        - self.sim.groups[g].offerings[best].monthly_price;
+                    new.offering = best;
+                    self.sim.resize(n, g, best);
                 }
             }
         }
