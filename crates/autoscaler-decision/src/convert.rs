@@ -562,4 +562,36 @@ mod tests {
         assert!(p.unmodelled[0].starts_with("topology spread on topology key \"topology.kubernetes.io/region\""));
         assert!(p.unmodelled[1].starts_with("pod anti-affinity on topology key \"example.com/rack\""));
     }
+
+    #[test]
+    fn match_fields_name_the_node_by_its_hostname_and_schedule_anyway_only_ranks() {
+        let p = converted(serde_json::json!({
+            "metadata": {"name": "pinned", "namespace": "shop", "labels": {"app": "web"}},
+            "spec": {
+                "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}],
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchFields": [
+                        {"key": "metadata.name", "operator": "In", "values": ["n1"]}
+                    ]}]
+                }}},
+                "topologySpreadConstraints": [{
+                    "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": {"app": "web"}}
+                }]
+            }
+        }));
+        let n1 = Node::new("n1", 4000, 8 << 30);
+        let n2 = Node::new("n2", 4000, 8 << 30);
+        assert!(crate::feasible(&p, &n1, std::slice::from_ref(&n1)).is_ok());
+        assert!(crate::feasible(&p, &n2, std::slice::from_ref(&n2)).is_err(), "only the named node");
+        // A node whose hostname label is not its name is refused: the safe side (less room, never more).
+        let mut renamed = Node::new("n1", 4000, 8 << 30);
+        renamed.labels.insert(LABEL_HOSTNAME.into(), "n1.example.com".into());
+        assert!(crate::feasible(&p, &renamed, std::slice::from_ref(&renamed)).is_err());
+        // ScheduleAnyway only ranks nodes: no constraint is kept, so no node is refused for it.
+        assert!(p.topology_spread.is_empty());
+        let mut crowded = Node::new("n1", 4000, 8 << 30);
+        crowded.pods.push(p.clone());
+        assert!(crate::feasible(&p, &crowded, std::slice::from_ref(&crowded)).is_ok());
+    }
 }

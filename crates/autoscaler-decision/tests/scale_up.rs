@@ -372,3 +372,35 @@ fn a_pod_with_an_unmodelled_constraint_is_explained_not_placed() {
         "default/web-1 stays pending: its pod anti-affinity on topology key \"rack\" cannot be checked by the autoscaler"
     );
 }
+
+#[test]
+fn two_nodes_with_one_hostname_label_are_one_hostname_domain() {
+    // kube-scheduler's domains are label values: a web pod on node a keeps a second one (hostname
+    // anti-affinity) off node b too when both carry hostname "shared". Before, the simulation counted
+    // domains by node and placed it on b, which the scheduler refuses.
+    let selector = LabelSelector::labels(&[("app", "web")]);
+    let web = |name: &str| {
+        let mut p = Pod::new("default", name, 100, GI);
+        p.labels.insert("app".into(), "web".into());
+        p.pod_anti_affinity.push(PodAffinityTerm {
+            selector: selector.clone(),
+            namespaces: Namespaces::Own,
+            topology: TopologyKey::Hostname,
+        });
+        p
+    };
+    let shared = |name: &str| {
+        let mut n = Node::new(name, 4000, 8 * GI);
+        n.labels.insert(autoscaler_decision::model::LABEL_HOSTNAME.into(), "shared".into());
+        n
+    };
+    let mut a = shared("a");
+    a.pods.push(web("web-0"));
+    let nodes = vec![a, shared("b")];
+    let groups = vec![group("general", 10, vec![offering("sc-4cpu-8gb", 4, 8, 29.0)])];
+    let pending = vec![web("web-1")];
+    let p = plan(input(&nodes, &pending, &groups, Expander::LeastWaste));
+    assert!(p.on_existing.is_empty(), "{:?}", p.on_existing);
+    assert_eq!(p.new_nodes.len(), 1);
+    assert_eq!(autoscaler_decision::verify::scale_up_plan(&p, &nodes, &pending, &groups), Ok(()));
+}

@@ -31,7 +31,9 @@ pub(crate) struct SimNode<'a> {
     /// False for nodes that must not receive pods (being removed, not ready).
     pub(crate) accepts: bool,
     zone: Option<usize>,
-    has_host: bool,
+    /// Its hostname domain: the first node carrying its hostname label (kube-scheduler's domains are
+    /// label values, so two nodes with one hostname are one domain).
+    host: Option<usize>,
     cap: Amounts,
     ext_cap: &'a BTreeMap<String, i64>,
     pub(crate) used: Amounts,
@@ -137,6 +139,8 @@ pub(crate) struct Sim<'a> {
     pub(crate) groups: &'a [NodeGroup],
     pub(crate) nodes: Vec<SimNode<'a>>,
     zones: Interner<String>,
+    /// Hostname label value -> the first node carrying it.
+    hosts: HashMap<String, usize>,
     /// Per affinity/anti-affinity term: matching pods per node and per zone.
     term_host: Vec<Vec<u32>>,
     term_zone: Vec<Vec<u32>>,
@@ -203,6 +207,7 @@ impl<'a> Sim<'a> {
             groups,
             nodes: Vec::new(),
             zones: Interner::new(),
+            hosts: HashMap::new(),
             trackers,
             node_eligible: Vec::new(),
             shapes: Interner::new(),
@@ -268,7 +273,7 @@ impl<'a> Sim<'a> {
         static NO_EXTENDED: BTreeMap<String, i64> = BTreeMap::new();
         let idx = self.nodes.len();
         let zone = labels.get(LABEL_ZONE).cloned().map(|z| self.zone_id(&z));
-        let has_host = labels.contains_key(LABEL_HOSTNAME);
+        let host = labels.get(LABEL_HOSTNAME).map(|h| *self.hosts.entry(h.clone()).or_insert(idx));
         let shape = match group {
             Some(g) => self.group_shape[g],
             None => self.shapes.id(shape_of(&labels, taints, unschedulable)),
@@ -286,13 +291,16 @@ impl<'a> Sim<'a> {
             t.grow(idx + 1);
             if eligible[t.eligibility] {
                 match t.topology {
-                    TopologyKey::Hostname if has_host => t.add_domain(idx),
+                    TopologyKey::Hostname => {
+                        if let Some(h) = host {
+                            t.add_domain(h);
+                        }
+                    }
                     TopologyKey::Zone => {
                         if let Some(z) = zone {
                             t.add_domain(z);
                         }
                     }
-                    TopologyKey::Hostname => {}
                 }
             }
         }
@@ -305,7 +313,7 @@ impl<'a> Sim<'a> {
             unschedulable,
             accepts: true,
             zone,
-            has_host,
+            host,
             cap: Amounts::default(),
             ext_cap: &NO_EXTENDED,
             used: Amounts::default(),
@@ -347,7 +355,7 @@ impl<'a> Sim<'a> {
     fn domain(&self, node: usize, topology: TopologyKey) -> Option<usize> {
         let n = &self.nodes[node];
         match topology {
-            TopologyKey::Hostname => n.has_host.then_some(node),
+            TopologyKey::Hostname => n.host,
             TopologyKey::Zone => n.zone,
         }
     }
@@ -364,10 +372,10 @@ impl<'a> Sim<'a> {
         }
         n.ports.extend(c.rep.host_ports.iter());
         n.pods.push(what);
-        let (zone, has_host) = (n.zone, n.has_host);
+        let (zone, host) = (n.zone, n.host);
         for &t in &c.in_terms {
-            if has_host {
-                self.term_host[t][node] += 1;
+            if let Some(h) = host {
+                self.term_host[t][h] += 1;
             }
             if let Some(z) = zone {
                 self.term_zone[t][z] += 1;
@@ -387,7 +395,7 @@ impl<'a> Sim<'a> {
                 continue;
             }
             let d = match tr.topology {
-                TopologyKey::Hostname => has_host.then_some(node),
+                TopologyKey::Hostname => host,
                 TopologyKey::Zone => zone,
             };
             if let Some(d) = d {
@@ -440,7 +448,7 @@ impl<'a> Sim<'a> {
                 if !Self::static_ok(&mut self.statics, c, &node.labels, node.taints, node.unschedulable, node.shape) {
                     return Fit::Never;
                 }
-                (node.zone, if node.has_host { Some(Some(n)) } else { None })
+                (node.zone, node.host.map(Some))
             }
             Target::New(g) => (self.group_zone[g], Some(None)),
         };
