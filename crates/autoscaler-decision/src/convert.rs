@@ -203,19 +203,16 @@ fn requests(spec: &k8s::PodSpec) -> Result<Resources> {
         })
         .collect::<Result<_>>()?;
     let overhead = resources(spec.overhead.as_ref())?;
-    let mut pod_level = PodLevelRequests::default();
-    for (name, q) in spec.resources.as_ref().and_then(|r| r.requests.as_ref()).into_iter().flatten() {
-        let bad = || ConvertError::Quantity(format!("spec.resources.requests {name}={}", q.0));
-        match name.as_str() {
-            "cpu" => pod_level.cpu_milli = Some(quantity::cpu_milli(&q.0).ok_or_else(bad)?),
-            "memory" => pod_level.memory = Some(quantity::integer(&q.0).ok_or_else(bad)?),
-            n if n.starts_with("hugepages-") => {
-                pod_level.hugepages.insert(n.to_owned(), quantity::integer(&q.0).ok_or_else(bad)?);
-            }
-            // The API accepts no other resource at pod level.
-            _ => {}
-        }
-    }
+    let named = spec.resources.as_ref().and_then(|r| r.requests.as_ref());
+    let mut at_pod_level = resources(named)?;
+    let has = |name: &str| named.is_some_and(|m| m.contains_key(name));
+    // The API accepts only cpu, memory and hugepages at pod level.
+    at_pod_level.extended.retain(|k, _| k.starts_with("hugepages-"));
+    let pod_level = PodLevelRequests {
+        cpu_milli: has("cpu").then_some(at_pod_level.cpu_milli),
+        memory: has("memory").then_some(at_pod_level.memory),
+        hugepages: at_pod_level.extended,
+    };
     Ok(effective_request(&containers, &inits, &pod_level, &overhead))
 }
 

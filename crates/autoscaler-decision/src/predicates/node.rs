@@ -2,7 +2,7 @@
 
 use super::Unfit;
 use crate::model::{Node, Pod};
-use crate::selectors::{Labels, NodeSelectorTerm, Taint, TaintEffect};
+use crate::selectors::{Labels, NodeSelectorTerm, Taint, TaintEffect, Toleration};
 
 /// The taint kube-scheduler treats a cordoned node as having.
 fn unschedulable_taint() -> Taint {
@@ -49,10 +49,15 @@ pub fn taints_tolerated(pod: &Pod, node: &Node) -> Result<(), Unfit> {
 
 /// The first NoSchedule/NoExecute taint among `taints` the pod does not tolerate.
 pub(crate) fn untolerated<'t>(pod: &Pod, taints: &'t [Taint]) -> Option<&'t Taint> {
+    untolerated_by(&pod.tolerations, taints)
+}
+
+/// The first NoSchedule/NoExecute taint among `taints` that none of `tolerations` tolerates.
+pub(crate) fn untolerated_by<'t>(tolerations: &[Toleration], taints: &'t [Taint]) -> Option<&'t Taint> {
     taints
         .iter()
         .filter(|t| t.effect != TaintEffect::PreferNoSchedule)
-        .find(|t| !pod.tolerations.iter().any(|tol| tol.tolerates(t)))
+        .find(|t| !tolerations.iter().any(|tol| tol.tolerates(t)))
 }
 
 /// NodeResourcesFit: the request fits in allocatable minus what bound pods request.

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use super::amounts::Amounts;
 use crate::model::{HostPort, Inclusion, Namespaces, Pod, PodAffinityTerm, TermKind, TopologyKey, TopologySpread};
-use crate::predicates::node::selector_and_affinity_match;
+use crate::predicates::node::{selector_and_affinity_match, untolerated_by};
 use crate::resources::Resources;
-use crate::selectors::{LabelSelector, Labels, NodeSelectorTerm, Taint, TaintEffect, Toleration};
+use crate::selectors::{LabelSelector, Labels, NodeSelectorTerm, Taint, Toleration};
 
 /// Everything about a pod that scheduling looks at: all but its name and the removal-related fields.
 #[derive(Hash, PartialEq, Eq)]
@@ -85,12 +85,7 @@ pub(crate) struct Eligibility<'a> {
 impl Eligibility<'_> {
     pub(crate) fn accepts(&self, labels: &Labels, taints: &[Taint]) -> bool {
         self.affinity.is_none_or(|(selector, terms)| selector_and_affinity_match(selector, terms, labels))
-            && self.tolerations.is_none_or(|tolerations| {
-                taints
-                    .iter()
-                    .filter(|t| t.effect != TaintEffect::PreferNoSchedule)
-                    .all(|t| tolerations.iter().any(|tol| tol.tolerates(t)))
-            })
+            && self.tolerations.is_none_or(|tolerations| untolerated_by(tolerations, taints).is_none())
             && self.labels.iter().all(|k| labels.contains_key(k.label()))
     }
 }
