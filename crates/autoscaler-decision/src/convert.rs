@@ -204,7 +204,10 @@ fn requests(spec: &k8s::PodSpec) -> Result<Resources> {
         .collect::<Result<_>>()?;
     let overhead = resources(spec.overhead.as_ref())?;
     let named = spec.resources.as_ref().and_then(|r| r.requests.as_ref());
-    let mut at_pod_level = resources(named)?;
+    let mut at_pod_level = resources(named).map_err(|e| match e {
+        ConvertError::Quantity(q) => ConvertError::Quantity(format!("spec.resources.requests {q}")),
+        other => other,
+    })?;
     let has = |name: &str| named.is_some_and(|m| m.contains_key(name));
     // The API accepts only cpu, memory and hugepages at pod level.
     at_pod_level.extended.retain(|k, _| k.starts_with("hugepages-"));
