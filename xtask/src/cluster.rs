@@ -1,6 +1,8 @@
-//! `cargo xtask cluster up|down|status|kubeconfig|build`: the tests' control plane, left running for people.
+//! `cargo xtask cluster up|down|status|kubeconfig|build|freeze|resume|kill`: the tests' control plane, left
+//! running for people. Each component runs under its supervisor, which restarts what exits (see
+//! `testenv::supervisor`), also after this command returned.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -99,9 +101,32 @@ pub(crate) async fn status() -> anyhow::Result<()> {
         s["server"].as_str().unwrap_or_default()
     );
     println!("kubeconfig: {}", path.display());
+    if let Some(d) = s["dir"].as_str() {
+        for c in testenv::Component::ALL {
+            let Some(pid) = testenv::supervisor::current_pid(Path::new(d), c) else { continue };
+            let exits = testenv::supervisor::recorded_exits(Path::new(d), c);
+            let last = exits.last().map(|e| format!(", last exit status {} after {}s", e.status, e.ran_seconds));
+            println!("  {c}: pid {pid}, restarted {} time(s){}", exits.len(), last.unwrap_or_default());
+        }
+    }
     if !ready {
         bail!("the cluster is not ready");
     }
+    Ok(())
+}
+
+/// Sends `signal` to one component of the running cluster (its supervisor restarts a killed one).
+pub(crate) fn signal(component: &str, signal: testenv::Signal) -> anyhow::Result<()> {
+    let Some(s) = read_state()? else {
+        bail!("no cluster is running (cargo xtask cluster up)");
+    };
+    let Some(c) = testenv::Component::parse(component) else {
+        let names: Vec<&str> = testenv::Component::ALL.iter().map(|c| c.name()).collect();
+        bail!("unknown component '{component}'; one of: {}", names.join(", "));
+    };
+    let dir = s["dir"].as_str().context("cluster state has no dir")?;
+    let pid = testenv::supervisor::send(Path::new(dir), c, signal)?;
+    println!("SIG{} sent to {c} (pid {pid})", signal.name());
     Ok(())
 }
 

@@ -108,6 +108,21 @@ enum ClusterAction {
     Status,
     /// Print the admin kubeconfig path.
     Kubeconfig,
+    /// Freeze one component with SIGSTOP (etcd, apiserver, controller-manager, scheduler, kwok).
+    Freeze {
+        /// The component.
+        component: String,
+    },
+    /// Resume a frozen component with SIGCONT.
+    Resume {
+        /// The component.
+        component: String,
+    },
+    /// Kill one component with SIGKILL; its supervisor restarts it after its backoff.
+    Kill {
+        /// The component.
+        component: String,
+    },
 }
 
 #[tokio::main]
@@ -127,6 +142,9 @@ async fn main() -> anyhow::Result<()> {
             ClusterAction::Down => cluster::down(),
             ClusterAction::Status => cluster::status().await,
             ClusterAction::Kubeconfig => cluster::kubeconfig(),
+            ClusterAction::Freeze { component } => cluster::signal(&component, testenv::Signal::Stop),
+            ClusterAction::Resume { component } => cluster::signal(&component, testenv::Signal::Cont),
+            ClusterAction::Kill { component } => cluster::signal(&component, testenv::Signal::Kill),
         },
     }
 }

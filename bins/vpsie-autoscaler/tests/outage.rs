@@ -1,7 +1,8 @@
-//! A VPSie outage while the operator scales up and down: the operator binary under its ServiceAccount,
-//! the real control plane and vpsie-sim failing half of the VM calls with an HTML 502 and answering the
-//! rest of the creates and deletes with a 502 *after* they took effect (the case that leads to doubled
-//! or leaked VMs). The simulator's own VM list is the ground truth.
+//! Outages while the operator scales: the operator binary under its ServiceAccount, the real control plane
+//! and vpsie-sim. A VPSie outage fails half of the VM calls with an HTML 502 and answers the rest of the
+//! creates and deletes with a 502 *after* they took effect (the case that leads to doubled or leaked VMs);
+//! a control-plane stall freezes kube-apiserver mid scale-up. The simulator's own VM list is the ground
+//! truth.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
@@ -135,4 +136,88 @@ async fn a_vpsie_outage_during_scale_up_and_down_doubles_and_leaks_nothing_and_r
         .count();
     assert!(deletes_after_effect > 0, "no delete took effect behind a 502");
     println!("outage during scale-down: {deletes_after_effect} deletes took effect behind a 502; no VM left");
+}
+
+/// The control plane stalls instead of VPSie: kube-apiserver frozen (SIGSTOP) for 30 s in the middle of a
+/// scale-up of 20 pods, with leader election on. The scheduler and controller-manager lose their Leases
+/// and exit, and testenv's supervisor starts them again as a kubelet restarts static pods; the operator
+/// steps down and leads again. Afterwards every pod runs, the operator never exited, and the simulator's
+/// VM list matches the VPSieNodes (no duplicate, no leak).
+#[tokio::test]
+async fn a_frozen_apiserver_during_a_scale_up_doubles_and_leaks_nothing_and_every_pod_runs() {
+    let _serial = exclusive().await;
+    let env = Env::with_nodes(TOKEN).await;
+    let _logs = env.logs_on_panic();
+    let cp = env.cp.as_ref().expect("freezing the apiserver needs a control plane of the test's own");
+    testenv::create_namespace(&env.admin, NS).await.unwrap();
+    let mut op = Operator::start(&env, "freeze-0", &["--log-format", "text"]);
+    op.wait_ready(Duration::from_secs(60)).await;
+    let led = holds_within(Duration::from_secs(30), || op.is_leader()).await;
+    assert!(led, "the only replica never led:\n{}", tail(&op));
+    apply_group(
+        &env,
+        "web",
+        0,
+        10,
+        json!({ "scaleUpPolicy": { "cpuThreshold": 100, "memoryThreshold": 100 }, "cooldownSeconds": 0 }),
+    )
+    .await;
+    let loaded = holds_within(Duration::from_secs(30), || async {
+        op.metric("vpsie_autoscaler_catalog_offerings").await.unwrap_or(0.0) > 0.0
+    })
+    .await;
+    assert!(loaded, "catalog not loaded:\n{}", tail(&op));
+
+    deployment(&env, "web", 20, ("500m", "512Mi"), json!({}), None).await;
+    let creates =
+        |env: &Env| env.sim.requests().iter().filter(|r| r.method == "POST" && r.path == "/apps/v2/vm").count();
+    let began = holds_within(Duration::from_secs(30), || async { creates(&env) > 0 }).await;
+    assert!(began, "no VM create request for 20 pending pods:\n{}", tail(&op));
+
+    let frozen = Instant::now();
+    cp.freeze(testenv::Component::KubeApiserver).unwrap();
+    // Nothing here may call the apiserver until it resumes: only the process and the simulator are read.
+    while frozen.elapsed() < Duration::from_secs(30) {
+        if op.child.try_wait().unwrap().is_some() {
+            cp.resume(testenv::Component::KubeApiserver).unwrap();
+            panic!("the operator exited while the apiserver was frozen:\n{}", tail(&op));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let during = creates(&env);
+    cp.resume(testenv::Component::KubeApiserver).unwrap();
+    let resumed = Instant::now();
+
+    // An exited operator stays exited (nothing restarts it here), so the checks after this wait cover it.
+    let all_running = holds_within(Duration::from_secs(180), || async {
+        let pods = pods_of(&env, "web").await;
+        pods.len() == 20 && pods.iter().all(running)
+    })
+    .await;
+    let restarts: Vec<String> = [testenv::Component::KubeScheduler, testenv::Component::KubeControllerManager]
+        .into_iter()
+        .map(|c| format!("{c} exited {} time(s)", cp.exits(c).map(|e| e.len()).unwrap_or_default()))
+        .collect();
+    assert!(
+        all_running,
+        "pods not all Running 3 minutes after the apiserver resumed ({}):\n{}",
+        restarts.join(", "),
+        tail(&op)
+    );
+    let settled = holds_within(Duration::from_secs(30), || async {
+        let vns = vpsienodes(&env, "web").await;
+        sim_hostnames(&env).len() == vns.len()
+    })
+    .await;
+    assert!(settled, "VMs and VPSieNodes did not settle:\n{}", tail(&op));
+    assert_no_duplicate_or_leak(&env, "web").await;
+    assert!(op.child.try_wait().unwrap().is_none(), "the operator exited:\n{}", tail(&op));
+    println!(
+        "apiserver frozen 30s mid scale-up ({during} VM create requests by then, {} in all, {} VMs); {}; all 20 \
+         pods Running {:.1}s after it resumed; the operator never exited",
+        creates(&env),
+        sim_hostnames(&env).len(),
+        restarts.join(", "),
+        resumed.elapsed().as_secs_f64()
+    );
 }

@@ -11,7 +11,8 @@ use kube::{Api, Client, Config};
 use crate::binaries::{self, Binaries};
 use crate::error::{Error, Result};
 use crate::pki::{Pki, write_kubeconfig};
-use crate::process::{Proc, free_port, http_status, watchdog};
+use crate::process::{Proc, free_port, http_status, signal_group, watchdog};
+use crate::supervisor::Component;
 
 /// How long each component may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -23,11 +24,19 @@ pub struct Builder {
     scheduler: bool,
     kwok: bool,
     persistent_dir: Option<PathBuf>,
+    extra_flags: Vec<ExtraFlag>,
+}
+
+/// A flag added to one component's command line.
+#[derive(Debug, Clone)]
+struct ExtraFlag {
+    component: Component,
+    flag: String,
 }
 
 impl Default for Builder {
     fn default() -> Self {
-        Self { controller_manager: true, scheduler: true, kwok: true, persistent_dir: None }
+        Self { controller_manager: true, scheduler: true, kwok: true, persistent_dir: None, extra_flags: Vec::new() }
     }
 }
 
@@ -48,6 +57,19 @@ impl Builder {
     pub fn without_kwok(mut self) -> Self {
         self.kwok = false;
         self
+    }
+
+    /// Adds `flag` (e.g. `--v=4`) to `component`'s command line, after the flags testenv sets; the
+    /// supervisor restarts it with the same flags.
+    pub fn flag(mut self, component: Component, flag: impl Into<String>) -> Self {
+        self.extra_flags.push(ExtraFlag { component, flag: flag.into() });
+        self
+    }
+
+    /// `component`'s command line: `base`, then the flags [`Builder::flag`] added.
+    fn command_line(&self, component: Component, base: &[&str]) -> Vec<String> {
+        let added = self.extra_flags.iter().filter(|f| f.component == component).map(|f| f.flag.clone());
+        base.iter().map(|s| (*s).to_owned()).chain(added).collect()
     }
 
     /// Keep the control plane running after this process exits, in `dir` (for `cargo xtask cluster up`).
@@ -74,7 +96,7 @@ pub struct ControlPlane {
     server: String,
     kubeconfig: PathBuf,
     pki: Pki,
-    procs: Vec<Proc>,
+    pub(crate) procs: Vec<Proc>,
     group: u32,
     persistent: bool,
     watchdog: Option<std::process::Child>,
@@ -86,10 +108,6 @@ static INSTANCE: AtomicU32 = AtomicU32::new(0);
 fn instance_dir() -> PathBuf {
     let n = INSTANCE.fetch_add(1, Ordering::Relaxed);
     std::env::temp_dir().join(format!("vpsie-testenv-{}-{n}", std::process::id()))
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
 }
 
 impl ControlPlane {
@@ -113,24 +131,27 @@ impl ControlPlane {
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
         let peer_url = format!("http://127.0.0.1:{peer_port}");
         let etcd = Proc::spawn(
-            "etcd",
+            Component::Etcd,
             &bins.etcd,
-            &args(&[
-                "--name=testenv",
-                &format!("--data-dir={}", dir.join("etcd").display()),
-                &format!("--listen-client-urls={etcd_url}"),
-                &format!("--advertise-client-urls={etcd_url}"),
-                &format!("--listen-peer-urls={peer_url}"),
-                &format!("--initial-advertise-peer-urls={peer_url}"),
-                &format!("--initial-cluster=testenv={peer_url}"),
-                "--unsafe-no-fsync=true",
-                "--log-level=warn",
-            ]),
+            &opts.command_line(
+                Component::Etcd,
+                &[
+                    "--name=testenv",
+                    &format!("--data-dir={}", dir.join("etcd").display()),
+                    &format!("--listen-client-urls={etcd_url}"),
+                    &format!("--advertise-client-urls={etcd_url}"),
+                    &format!("--listen-peer-urls={peer_url}"),
+                    &format!("--initial-advertise-peer-urls={peer_url}"),
+                    &format!("--initial-cluster=testenv={peer_url}"),
+                    "--unsafe-no-fsync=true",
+                    "--log-level=warn",
+                ],
+            ),
             &dir,
             0,
             &[],
         )?;
-        let group = etcd.child.id();
+        let group = etcd.supervisor.id();
         let mut cp = Self {
             server: String::new(),
             kubeconfig: dir.join("admin.kubeconfig"),
@@ -142,34 +163,37 @@ impl ControlPlane {
             persistent,
             binaries: bins,
         };
-        cp.wait_http("etcd", etcd_port, "/health").await?;
+        cp.wait_http(Component::Etcd, etcd_port, "/health").await?;
 
         let api_port = free_port()?;
         cp.server = format!("https://127.0.0.1:{api_port}");
         let p = &cp.pki;
-        let apiserver_args = args(&[
-            &format!("--etcd-servers={etcd_url}"),
-            &format!("--cert-dir={}", cp.dir.join("apiserver-certs").display()),
-            &format!("--tls-cert-file={}", p.serving_cert.display()),
-            &format!("--tls-private-key-file={}", p.serving_key.display()),
-            &format!("--secure-port={api_port}"),
-            "--bind-address=127.0.0.1",
-            // Loopback may only be advertised with no endpoint reconciler (the kubernetes Service's
-            // endpoints would be invalid); see shared/control-plane-notes.md, pitfall 1.
-            "--advertise-address=127.0.0.1",
-            "--endpoint-reconciler-type=none",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            "--allow-privileged=true",
-            "--authorization-mode=RBAC",
-            &format!("--client-ca-file={}", p.ca_cert.display()),
-            &format!("--service-account-issuer=https://127.0.0.1:{api_port}"),
-            &format!("--service-account-key-file={}", p.sa_pub.display()),
-            &format!("--service-account-signing-key-file={}", p.sa_key.display()),
-            // As envtest: pods need not wait for the default ServiceAccount (pitfall 4).
-            "--disable-admission-plugins=ServiceAccount",
-        ]);
+        let apiserver_args = opts.command_line(
+            Component::KubeApiserver,
+            &[
+                &format!("--etcd-servers={etcd_url}"),
+                &format!("--cert-dir={}", cp.dir.join("apiserver-certs").display()),
+                &format!("--tls-cert-file={}", p.serving_cert.display()),
+                &format!("--tls-private-key-file={}", p.serving_key.display()),
+                &format!("--secure-port={api_port}"),
+                "--bind-address=127.0.0.1",
+                // Loopback may only be advertised with no endpoint reconciler (the kubernetes Service's
+                // endpoints would be invalid); see shared/control-plane-notes.md, pitfall 1.
+                "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                "--authorization-mode=RBAC",
+                &format!("--client-ca-file={}", p.ca_cert.display()),
+                &format!("--service-account-issuer=https://127.0.0.1:{api_port}"),
+                &format!("--service-account-key-file={}", p.sa_pub.display()),
+                &format!("--service-account-signing-key-file={}", p.sa_key.display()),
+                // As envtest: pods need not wait for the default ServiceAccount (pitfall 4).
+                "--disable-admission-plugins=ServiceAccount",
+            ],
+        );
         let apiserver =
-            Proc::spawn("kube-apiserver", &cp.binaries.kube_apiserver, &apiserver_args, &cp.dir, group, &[])?;
+            Proc::spawn(Component::KubeApiserver, &cp.binaries.kube_apiserver, &apiserver_args, &cp.dir, group, &[])?;
         cp.procs.push(apiserver);
         write_kubeconfig(&cp.kubeconfig, &cp.server, &cp.pki.ca_cert, &cp.pki.admin)?;
         cp.wait_apiserver().await?;
@@ -177,60 +201,69 @@ impl ControlPlane {
         if opts.controller_manager {
             let kc = cp.dir.join("kube-controller-manager.kubeconfig");
             write_kubeconfig(&kc, &cp.server, &cp.pki.ca_cert, &cp.pki.controller_manager)?;
-            let a = args(&[
-                &format!("--kubeconfig={}", kc.display()),
-                // Its own identity may only list/watch; each controller uses its ServiceAccount.
-                "--use-service-account-credentials=true",
-                &format!("--service-account-private-key-file={}", cp.pki.sa_key.display()),
-                &format!("--root-ca-file={}", cp.pki.ca_cert.display()),
-                "--bind-address=127.0.0.1",
-                "--secure-port=0",
-                "--leader-elect=true",
-                "--node-monitor-period=5s",
-                "--node-monitor-grace-period=40s",
-            ]);
+            let a = opts.command_line(
+                Component::KubeControllerManager,
+                &[
+                    &format!("--kubeconfig={}", kc.display()),
+                    // Its own identity may only list/watch; each controller uses its ServiceAccount.
+                    "--use-service-account-credentials=true",
+                    &format!("--service-account-private-key-file={}", cp.pki.sa_key.display()),
+                    &format!("--root-ca-file={}", cp.pki.ca_cert.display()),
+                    "--bind-address=127.0.0.1",
+                    "--secure-port=0",
+                    "--leader-elect=true",
+                    "--node-monitor-period=5s",
+                    "--node-monitor-grace-period=40s",
+                ],
+            );
             let bin = cp.binaries.kube_controller_manager.clone();
-            cp.procs.push(Proc::spawn("kube-controller-manager", &bin, &a, &cp.dir, group, &[])?);
+            cp.procs.push(Proc::spawn(Component::KubeControllerManager, &bin, &a, &cp.dir, group, &[])?);
         }
         if opts.scheduler {
             let kc = cp.dir.join("kube-scheduler.kubeconfig");
             write_kubeconfig(&kc, &cp.server, &cp.pki.ca_cert, &cp.pki.scheduler)?;
-            let a = args(&[
-                &format!("--kubeconfig={}", kc.display()),
-                "--bind-address=127.0.0.1",
-                "--secure-port=0",
-                "--leader-elect=true",
-            ]);
+            let a = opts.command_line(
+                Component::KubeScheduler,
+                &[
+                    &format!("--kubeconfig={}", kc.display()),
+                    "--bind-address=127.0.0.1",
+                    "--secure-port=0",
+                    "--leader-elect=true",
+                ],
+            );
             let bin = cp.binaries.kube_scheduler.clone();
-            cp.procs.push(Proc::spawn("kube-scheduler", &bin, &a, &cp.dir, group, &[])?);
+            cp.procs.push(Proc::spawn(Component::KubeScheduler, &bin, &a, &cp.dir, group, &[])?);
         }
         let mut kwok_port = None;
         if opts.kwok {
             let kc = cp.dir.join("kwok.kubeconfig");
             write_kubeconfig(&kc, &cp.server, &cp.pki.ca_cert, &cp.pki.kwok)?;
             let port = free_port()?;
-            let a = args(&[
-                &format!("--kubeconfig={}", kc.display()),
-                &format!("--config={}", cp.binaries.kwok_stages.display()),
-                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-                &format!("--server-address=127.0.0.1:{port}"),
-                "--node-lease-duration-seconds=0",
-                "--cidr=10.244.0.0/16",
-            ]);
+            let a = opts.command_line(
+                Component::Kwok,
+                &[
+                    &format!("--kubeconfig={}", kc.display()),
+                    &format!("--config={}", cp.binaries.kwok_stages.display()),
+                    "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                    &format!("--server-address=127.0.0.1:{port}"),
+                    "--node-lease-duration-seconds=0",
+                    "--cidr=10.244.0.0/16",
+                ],
+            );
             let bin = cp.binaries.kwok.clone();
             // HOME points into the instance so a stray ~/.kwok/kwok.yaml is never loaded (pitfall 8).
             let home = cp.dir.clone();
-            cp.procs.push(Proc::spawn("kwok", &bin, &a, &cp.dir, group, &[("HOME", &home)])?);
+            cp.procs.push(Proc::spawn(Component::Kwok, &bin, &a, &cp.dir, group, &[("HOME", &home)])?);
             kwok_port = Some(port);
         }
         if opts.controller_manager {
-            cp.wait_lease("kube-controller-manager").await?;
+            cp.wait_lease(Component::KubeControllerManager).await?;
         }
         if opts.scheduler {
-            cp.wait_lease("kube-scheduler").await?;
+            cp.wait_lease(Component::KubeScheduler).await?;
         }
         if let Some(port) = kwok_port {
-            cp.wait_http("kwok", port, "/healthz").await?;
+            cp.wait_http(Component::Kwok, port, "/healthz").await?;
         }
         tracing::info!(dir = %cp.dir.display(), server = %cp.server, elapsed_ms = started.elapsed().as_millis() as u64, "control plane ready");
         Ok(cp)
@@ -246,15 +279,15 @@ impl ControlPlane {
         Ok(())
     }
 
-    fn not_ready(&self, component: &'static str) -> Error {
-        let p = self.procs.iter().find(|p| p.name == component).or(self.procs.last());
+    fn not_ready(&self, component: Component) -> Error {
+        let p = self.procs.iter().find(|p| p.component == component).or(self.procs.last());
         match p {
             Some(p) => p.failure(format!("not ready within {}s", READY_TIMEOUT.as_secs())),
             None => Error::Build(format!("{component} was never started")),
         }
     }
 
-    async fn wait_http(&mut self, component: &'static str, port: u16, path: &str) -> Result<()> {
+    async fn wait_http(&mut self, component: Component, port: u16, path: &str) -> Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             self.check_alive()?;
@@ -277,17 +310,17 @@ impl ControlPlane {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Err(self.not_ready("kube-apiserver"))
+        Err(self.not_ready(Component::KubeApiserver))
     }
 
     /// The controller-manager and scheduler hold a Lease in kube-system once they run (leader election on
     /// a fresh etcd is immediate); their HTTPS health ports are off to avoid port clashes.
-    async fn wait_lease(&mut self, component: &'static str) -> Result<()> {
+    async fn wait_lease(&mut self, component: Component) -> Result<()> {
         let leases: Api<Lease> = Api::namespaced(self.client().await?, "kube-system");
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             self.check_alive()?;
-            if let Ok(Some(l)) = leases.get_opt(component).await
+            if let Ok(Some(l)) = leases.get_opt(component.name()).await
                 && l.spec.and_then(|s| s.holder_identity).is_some()
             {
                 return Ok(());
@@ -344,7 +377,7 @@ impl ControlPlane {
     pub fn log_tails(&self, lines: usize) -> String {
         self.procs
             .iter()
-            .map(|p| format!("===== {} ({}) =====\n{}\n", p.name, p.log.display(), p.tail(lines)))
+            .map(|p| format!("===== {} ({}) =====\n{}\n", p.component, p.files.log.display(), p.tail(lines)))
             .collect()
     }
 
@@ -399,8 +432,11 @@ impl Drop for ControlPlane {
         if self.persistent {
             return;
         }
-        for p in self.procs.iter_mut().rev() {
-            p.stop();
+        // One signal to the group stops every supervisor and component at once (a supervisor stopped
+        // first would leave its component running; a component stopped first would be restarted).
+        signal_group("-KILL", self.group);
+        for p in &mut self.procs {
+            p.reap();
         }
         if let Some(mut w) = self.watchdog.take() {
             let _ = w.kill();

@@ -31,6 +31,22 @@ pub enum Error {
         /// The end of its log.
         tail: String,
     },
+    /// The component is not part of this control plane (or has not started yet).
+    #[error("{component} is not running in this control plane")]
+    NotRunning {
+        /// The component.
+        component: &'static str,
+    },
+    /// A signal could not be sent.
+    #[error("sending SIG{signal} to {component} (pid {pid}) failed")]
+    Signal {
+        /// The component.
+        component: &'static str,
+        /// The signal's name.
+        signal: String,
+        /// The process.
+        pid: u32,
+    },
     /// The Kubernetes client failed.
     #[error("kubernetes client: {0}")]
     Kube(#[from] kube::Error),

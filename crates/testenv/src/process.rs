@@ -1,49 +1,60 @@
-//! Child processes of a control plane: logs to files, one process group, and a watchdog that stops the
-//! group when the owning process dies (a shared instance lives in a `static`, which is never dropped).
+//! Child processes of a control plane: each under its supervisor loop ([`crate::supervisor`]), logs to
+//! files, one process group, and a watchdog that stops the group when the owning process dies (a shared
+//! instance lives in a `static`, which is never dropped).
 
 use std::fs::{self, File};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use crate::error::{Error, Result};
+use crate::supervisor::{Component, Files, wrapper_args};
 
-/// A running component.
+/// A running component: its supervisor loop (the child we hold) and the files it writes.
 #[derive(Debug)]
 pub(crate) struct Proc {
-    pub(crate) name: &'static str,
-    pub(crate) child: Child,
-    pub(crate) log: PathBuf,
+    pub(crate) component: Component,
+    /// The supervisor loop; the component itself is its child.
+    pub(crate) supervisor: Child,
+    pub(crate) files: Files,
 }
 
 impl Proc {
-    /// Starts `bin` with `args`, output to `<dir>/<name>.log`, in process group `group` (0: a new group
-    /// led by this process).
+    /// Starts `bin` with `args` under a supervisor loop, output to `<dir>/<name>.log`, in process group
+    /// `group` (0: a new group led by the supervisor).
     pub(crate) fn spawn(
-        name: &'static str,
+        component: Component,
         bin: &Path,
         args: &[String],
         dir: &Path,
         group: u32,
         env: &[(&str, &Path)],
     ) -> Result<Self> {
-        let log = dir.join(format!("{name}.log"));
-        let out = File::create(&log).map_err(|e| Error::io(&log, e))?;
-        let err = out.try_clone().map_err(|e| Error::io(&log, e))?;
-        let mut cmd = Command::new(bin);
-        cmd.args(args).current_dir(dir).stdin(Stdio::null()).stdout(out).stderr(err).process_group(group as i32);
+        let files = Files::new(dir, component);
+        File::create(&files.log).map_err(|e| Error::io(&files.log, e))?;
+        let mut cmd = Command::new("sh");
+        cmd.args(wrapper_args(component, &files, bin, args))
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(group as i32);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().map_err(|e| Error::io(bin, e))?;
-        tracing::debug!(component = name, pid = child.id(), "started");
-        Ok(Self { name, child, log })
+        let supervisor = cmd.spawn().map_err(|e| Error::io(bin, e))?;
+        tracing::debug!(component = component.name(), supervisor = supervisor.id(), "started");
+        Ok(Self { component, supervisor, files })
     }
 
-    /// Whether it has exited, and how.
+    /// Whether the component (or its supervisor) has exited at least once, and how. Used while the
+    /// control plane starts: an exit then is a failure to start, not a crash to restart.
     pub(crate) fn exited(&mut self) -> Option<String> {
-        match self.child.try_wait() {
-            Ok(Some(status)) => Some(status.to_string()),
+        if let Some(exit) = self.files.exits().first() {
+            return Some(format!("exit status {} after {}s", exit.status, exit.ran_seconds));
+        }
+        match self.supervisor.try_wait() {
+            Ok(Some(status)) => Some(format!("supervisor {status}")),
             Ok(None) => None,
             Err(e) => Some(e.to_string()),
         }
@@ -51,16 +62,22 @@ impl Proc {
 
     /// The last `n` lines of its log.
     pub(crate) fn tail(&self, n: usize) -> String {
-        tail(&self.log, n)
+        tail(&self.files.log, n)
     }
 
     pub(crate) fn failure(&self, problem: String) -> Error {
-        Error::Component { component: self.name, problem, log: self.log.display().to_string(), tail: self.tail(40) }
+        Error::Component {
+            component: self.component.name(),
+            problem,
+            log: self.files.log.display().to_string(),
+            tail: self.tail(40),
+        }
     }
 
-    pub(crate) fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Reaps the supervisor once its group was killed.
+    pub(crate) fn reap(&mut self) {
+        let _ = self.supervisor.kill();
+        let _ = self.supervisor.wait();
     }
 }
 
@@ -88,7 +105,7 @@ kill -TERM "-$1" 2>/dev/null; sleep 2; kill -KILL "-$1" 2>/dev/null; rm -rf "$2"
         .map_err(|e| Error::io(Path::new("sh"), e))
 }
 
-fn signal_group(signal: &str, group: u32) -> bool {
+pub(crate) fn signal_group(signal: &str, group: u32) -> bool {
     Command::new("kill")
         .args([signal, "--", &format!("-{group}")])
         .stderr(Stdio::null())

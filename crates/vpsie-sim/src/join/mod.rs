@@ -4,7 +4,8 @@
 //! ([`KubeletArgs`]) and, after the configured join delay, creates a Node: name = host name, the
 //! provider id, labels and taints from the flags, capacity from the offer, zone and region from the
 //! datacenter, and kwok's annotation so kwok keeps it Ready. User data that starts no kubelet means the VM
-//! boots and never joins, as in real life. Managed-cluster nodes join with `vpsie://<identifier>` (VPSie
+//! boots and never joins, as in real life. Registration is retried while the apiserver is unreachable or
+//! answers 429/5xx, as a kubelet retries. Managed-cluster nodes join with `vpsie://<identifier>` (VPSie
 //! installs their kubelet). Deleting the VM does not delete the Node: kwok stops managing it and its Ready
 //! condition turns Unknown, as when a kubelet vanishes.
 
@@ -142,11 +143,7 @@ impl BootHook for ClusterJoin {
         let hostname = vm.hostname.clone();
         self.runtime.spawn(async move {
             tokio::time::sleep(delay).await;
-            match nodes.create(&PostParams::default(), &node).await {
-                Ok(_) => tracing::info!(%hostname, "VM joined the cluster as a Node"),
-                Err(kube::Error::Api(e)) if e.code == 409 => tracing::info!(%hostname, "Node already registered"),
-                Err(e) => tracing::warn!(%hostname, error = %e, "VM could not register its Node"),
-            }
+            register(&nodes, &node, &hostname).await;
         });
     }
 
@@ -159,6 +156,34 @@ impl BootHook for ClusterJoin {
                 tracing::warn!(node = %name, error = %e, "could not mark the Node of a deleted VM NotReady");
             }
         });
+    }
+}
+
+/// How long a kubelet keeps retrying its registration here before the simulator gives up on the VM.
+const REGISTER_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+/// The pause between registration attempts (the kubelet's own backoff tops out at 7 s).
+const REGISTER_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Creates the Node, retrying as a kubelet does while the apiserver is unreachable, slow or refuses for a
+/// while (a frozen or restarting control plane must not leave a booted VM without its Node).
+async fn register(nodes: &Api<Node>, node: &Node, hostname: &str) {
+    let started = tokio::time::Instant::now();
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        match nodes.create(&PostParams::default(), node).await {
+            Ok(_) => return tracing::info!(%hostname, attempts, "VM joined the cluster as a Node"),
+            Err(kube::Error::Api(e)) if e.code == 409 => return tracing::info!(%hostname, "Node already registered"),
+            // A refusal (invalid Node, forbidden) does not heal by waiting.
+            Err(kube::Error::Api(e)) if (400..500).contains(&e.code) && e.code != 429 => {
+                return tracing::warn!(%hostname, error = %e, "VM could not register its Node");
+            }
+            Err(e) if started.elapsed() >= REGISTER_FOR => {
+                return tracing::warn!(%hostname, attempts, error = %e, "VM gave up registering its Node");
+            }
+            Err(e) => tracing::info!(%hostname, attempts, error = %e, "Node registration failed; retrying"),
+        }
+        tokio::time::sleep(REGISTER_RETRY).await;
     }
 }
 
