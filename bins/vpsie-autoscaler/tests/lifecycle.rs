@@ -77,6 +77,32 @@ async fn a_nodegroup_gets_min_nodes_with_its_labels_and_taints_grows_exactly_and
     assert_no_duplicate_or_leak(&env, "web").await;
     assert_eq!(sim_hostnames(&env).len(), 4, "exactly two more VMs");
 
+    // A changed taint value reaches every node, with a bounded number of writes: before, a taint present
+    // with another value was never updated and each node was read and patched again on every pass.
+    let patches_before = node_patches(&env).await;
+    let changed = json!({
+        "labels": { "team": "web" },
+        "taints": [{ "key": "dedicated", "value": "web-v2", "effect": "NoSchedule" }],
+        "startupTaints": [{ "key": "example.com/agent-not-ready", "effect": "NoSchedule" }],
+    });
+    apply_group(&env, "web", 4, 6, changed).await;
+    until("every node carries dedicated=web-v2 and no dedicated=web", Duration::from_secs(60), || async {
+        let nodes = ready_nodes(&env, "web").await;
+        nodes.len() == 4
+            && nodes.iter().all(|n| {
+                let taints = n.spec.clone().unwrap_or_default().taints.unwrap_or_default();
+                let dedicated: Vec<Option<String>> =
+                    taints.into_iter().filter(|t| t.key == "dedicated").map(|t| t.value).collect();
+                dedicated == vec![Some("web-v2".to_owned())]
+            })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let patches = node_patches(&env).await - patches_before;
+    println!("taint value changed on 4 nodes: {patches} Node PATCH requests to the apiserver in all");
+    // One labelling patch per node (4 measured here), with room for a retried one; a loop is hundreds.
+    assert!(patches <= 12.0, "{patches} Node patches for 4 nodes: the lifecycle patches in a loop\n{}", tail(&op));
+
     // A VPSie refusal (a wrong delete password) never loses a VM: the VM stays, an Event says why.
     env.put_secret(&[("token", TOKEN), ("deletePassword", "not-the-password")]).await;
     let doomed = vpsienodes(&env, "web").await.remove(0).name_any();
@@ -107,6 +133,19 @@ async fn a_nodegroup_gets_min_nodes_with_its_labels_and_taints_grows_exactly_and
         metrics.contains(r#"vpsie_autoscaler_controller_reconcile_errors_total{controller="vpsienode",error="api"}"#)
     );
     assert_no_secret_output(&op);
+}
+
+/// PATCH requests on Nodes (not their status) the apiserver has served, from its own metrics.
+async fn node_patches(env: &Env) -> f64 {
+    let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let text = env.admin.request_text(req).await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| {
+            l.contains(r#"resource="nodes""#) && l.contains(r#"subresource="""#) && l.contains(r#"verb="PATCH""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
 }
 
 /// The operator stopped dead at each crash point, then restarted: still exactly one VM per VPSieNode,

@@ -16,7 +16,8 @@ impl ControlPlane {
         }
     }
 
-    /// The pid of the component's current run (it changes when the supervisor restarts it).
+    /// The pid of the component's current run (it changes when the supervisor restarts it); an error
+    /// while the component is down waiting for its restart.
     pub fn pid(&self, component: Component) -> Result<u32> {
         self.started(component)?;
         supervisor::current_pid(self.dir(), component).ok_or(Error::NotRunning { component: component.name() })
@@ -54,15 +55,15 @@ impl ControlPlane {
     pub async fn wait_new_run(&self, component: Component, old: u32, within: Duration) -> Result<u32> {
         let deadline = Instant::now() + within;
         loop {
-            let now = self.pid(component)?;
-            if now != old {
+            // No pid while the supervisor waits out its backoff.
+            if let Some(now) = supervisor::current_pid(self.dir(), component).filter(|now| *now != old) {
                 return Ok(now);
             }
             if Instant::now() >= deadline {
                 return Err(Error::Timeout {
                     what: format!("{component} to be restarted"),
                     seconds: within.as_secs(),
-                    last: format!("still pid {old}; exits: {:?}", self.exits(component)?),
+                    last: format!("no run after pid {old}; exits: {:?}", self.exits(component)?),
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -99,6 +99,9 @@ pub struct ControlPlane {
     pub(crate) procs: Vec<Proc>,
     group: u32,
     persistent: bool,
+    /// Whether dropping it removes its directory (a temporary instance; a persistent one's directory is
+    /// kept, with its logs, even after a failed start).
+    remove_dir: bool,
     watchdog: Option<std::process::Child>,
     binaries: Binaries,
 }
@@ -155,14 +158,20 @@ impl ControlPlane {
         let mut cp = Self {
             server: String::new(),
             kubeconfig: dir.join("admin.kubeconfig"),
-            watchdog: if persistent { None } else { Some(watchdog(std::process::id(), group, &dir)?) },
+            watchdog: None,
             dir,
             pki,
             procs: vec![etcd],
             group,
-            persistent,
+            // Detached only once ready: a start that fails stops what it started, persistent or not
+            // (a supervisor left behind would restart a broken component forever).
+            persistent: false,
+            remove_dir: !persistent,
             binaries: bins,
         };
+        if !persistent {
+            cp.watchdog = Some(watchdog(std::process::id(), group, &cp.dir)?);
+        }
         cp.wait_http(Component::Etcd, etcd_port, "/health").await?;
 
         let api_port = free_port()?;
@@ -237,13 +246,17 @@ impl ControlPlane {
         let mut kwok_port = None;
         if opts.kwok {
             let kc = cp.dir.join("kwok.kubeconfig");
+            let upstream = std::fs::read_to_string(&cp.binaries.kwok_stages)
+                .map_err(|e| Error::io(&cp.binaries.kwok_stages, e))?;
+            let stages = cp.dir.join("kwok-stages.yaml");
+            std::fs::write(&stages, crate::kwok_stages::gated(&upstream)?).map_err(|e| Error::io(&stages, e))?;
             write_kubeconfig(&kc, &cp.server, &cp.pki.ca_cert, &cp.pki.kwok)?;
             let port = free_port()?;
             let a = opts.command_line(
                 Component::Kwok,
                 &[
                     &format!("--kubeconfig={}", kc.display()),
-                    &format!("--config={}", cp.binaries.kwok_stages.display()),
+                    &format!("--config={}", stages.display()),
                     "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                     &format!("--server-address=127.0.0.1:{port}"),
                     "--node-lease-duration-seconds=0",
@@ -266,6 +279,7 @@ impl ControlPlane {
             cp.wait_http(Component::Kwok, port, "/healthz").await?;
         }
         tracing::info!(dir = %cp.dir.display(), server = %cp.server, elapsed_ms = started.elapsed().as_millis() as u64, "control plane ready");
+        cp.persistent = persistent;
         Ok(cp)
     }
 
@@ -377,7 +391,15 @@ impl ControlPlane {
     pub fn log_tails(&self, lines: usize) -> String {
         self.procs
             .iter()
-            .map(|p| format!("===== {} ({}) =====\n{}\n", p.component, p.files.log.display(), p.tail(lines)))
+            .map(|p| {
+                let restarts = crate::process::tail(&p.files.events, lines);
+                format!(
+                    "===== {} ({}) =====\n{}\n----- supervisor -----\n{restarts}\n",
+                    p.component,
+                    p.files.log.display(),
+                    p.tail(lines)
+                )
+            })
             .collect()
     }
 
@@ -444,7 +466,7 @@ impl Drop for ControlPlane {
         }
         // After a failure the directory (logs, certificates, etcd data) is kept for inspection; its path
         // heads the logs printed above.
-        if !std::thread::panicking() {
+        if self.remove_dir && !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }

@@ -21,6 +21,7 @@ mod component_control;
 mod control_plane;
 mod error;
 mod helpers;
+mod kwok_stages;
 mod pki;
 mod process;
 mod shared;

@@ -22,7 +22,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 pub const BACKOFF_RESET: Duration = Duration::from_secs(600);
 
 /// The loop. Arguments: `$0` component name, `$1` its log, `$2` the pid file, `$3` the supervisor log,
-/// `$4`-`$6` the backoff (initial, max, reset, in seconds), then the command and its arguments. `wait`
+/// `$4`-`$6` the backoff (initial, max, reset, in seconds), then the command and its arguments. The pid
+/// file is replaced whole (written aside, then renamed) and removed when the run ends, so a reader never
+/// sees half a pid and never signals a pid that exited (and may be reused) during the backoff. `wait`
 /// in a non-interactive dash or bash returns only when the child terminates, not when it is stopped
 /// (SIGSTOP), so a frozen component is not mistaken for an exited one. SIGTERM or SIGKILL to the
 /// process group ends the loop and the component together.
@@ -33,10 +35,11 @@ while :; do
   began=$(date +%s)
   "$@" >>"$log" 2>&1 </dev/null &
   child=$!
-  echo "$child" >"$pidfile"
+  echo "$child" >"$pidfile.new" && mv -f "$pidfile.new" "$pidfile"
   echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) started $name pid $child" >>"$events"
   wait "$child"
   status=$?
+  rm -f "$pidfile"
   ran=$(( $(date +%s) - began ))
   if [ "$ran" -ge "$reset" ]; then delay=$initial; fi
   echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) exited $name pid $child status $status after ${ran}s; restarting in ${delay}s" >>"$events"

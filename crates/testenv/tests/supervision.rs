@@ -129,4 +129,12 @@ async fn a_component_that_cannot_start_fails_the_start_up_with_its_log() {
         }
         other => panic!("expected the scheduler's failure, got {other}"),
     }
+    // A failed start stops what it started: no supervisor is left to restart the broken scheduler.
+    let out = std::process::Command::new("ps").args(["-eo", "stat=,args="]).output().unwrap();
+    let left: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('Z') && l.contains("--no-such-flag") && !l.contains("ps -eo"))
+        .map(str::to_owned)
+        .collect();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
 }

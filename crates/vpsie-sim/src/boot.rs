@@ -1,4 +1,4 @@
-//! The boot hook: what runs when a VM boots or is deleted ([`crate::ClusterJoin`] registers Nodes).
+//! The boot hook: what runs when a VM boots, is powered off or on, or is deleted ([`crate::ClusterJoin`] registers Nodes).
 
 use std::time::Duration;
 
@@ -46,4 +46,16 @@ pub trait BootHook: Send + Sync + 'static {
     fn vm_booted(&self, vm: &BootedVm);
     /// The VM was deleted.
     fn vm_deleted(&self, _vm: &BootedVm) {}
+    /// The VM was powered off (`on: false`) or on again (`on: true`) through `POST /vm/stop|start` or
+    /// [`crate::SimHandle::set_power`].
+    fn vm_powered(&self, _vm: &PoweredVm, _on: bool) {}
+}
+
+/// A VM whose power changed.
+#[derive(Debug, Clone)]
+pub struct PoweredVm {
+    /// VM identifier.
+    pub identifier: String,
+    /// Host name as requested.
+    pub hostname: String,
 }

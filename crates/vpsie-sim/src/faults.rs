@@ -24,6 +24,13 @@ pub enum FaultKind {
     /// The request is served normally (its effect happens), then the answer is replaced by HTTP 502.
     /// Models a create that succeeded although the caller saw an error.
     FailAfterEffect,
+    /// The request is served normally, then a list answer (`data` an array) keeps only its first
+    /// `keep_percent` percent of entries, rounded down (0: an empty list). Models a truncated or empty VM
+    /// listing from a VPSie that is failing over; answers that are not lists pass unchanged.
+    PartialListing {
+        /// How much of the list is kept, 0-100.
+        keep_percent: u8,
+    },
     /// HTTP 200 `{"error":false,"data":true}` without doing anything. Models a create the API accepted
     /// that silently never appears (neither pending nor created).
     Swallowed,

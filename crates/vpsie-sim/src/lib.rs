@@ -38,7 +38,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use boot::{BootHook, BootedVm};
+pub use boot::{BootHook, BootedVm, PoweredVm};
 pub use catalog::{Catalog, Category, Datacenter, K8sSize, Offer, OsImage};
 pub use config::SimConfig;
 pub use faults::{FaultKind, FaultRule};
@@ -108,6 +108,32 @@ impl Sim {
     fn notify_deleted(&self, vm: &BootedVm) {
         if let Some(h) = self.hook() {
             h.vm_deleted(vm);
+        }
+    }
+
+    /// Powers a VM off or on (by identifier or host name) and tells the hook; whether one was found.
+    fn set_power(&self, identifier_or_hostname: &str, on: bool) -> bool {
+        let changed = {
+            let mut st = self.lock();
+            st.vms
+                .iter_mut()
+                .find(|v| v.identifier == identifier_or_hostname || v.hostname == identifier_or_hostname)
+                .map(|vm| {
+                    let was = vm.power;
+                    vm.power = on;
+                    (was != on).then(|| PoweredVm { identifier: vm.identifier.clone(), hostname: vm.hostname.clone() })
+                })
+        };
+        match changed {
+            None => false,
+            Some(None) => true,
+            Some(Some(vm)) => {
+                tracing::info!(identifier = %vm.identifier, hostname = %vm.hostname, on, "VM power changed");
+                if let Some(h) = self.hook() {
+                    h.vm_powered(&vm, on);
+                }
+                true
+            }
         }
     }
 
@@ -275,6 +301,13 @@ impl SimHandle {
     /// Boots a pending VM now, by identifier or hostname. Returns whether one was pending.
     pub fn force_boot(&self, identifier_or_hostname: &str) -> bool {
         self.sim.lock().force_boot(identifier_or_hostname)
+    }
+
+    /// Powers a VM off (`on: false`, as a stop from the VPSie panel or a host failure) or on again, by
+    /// identifier or host name, as `POST /vm/stop|start` does. Returns whether the VM exists. A joined
+    /// VM's Node follows (see [`ClusterJoin`]).
+    pub fn set_power(&self, identifier_or_hostname: &str, on: bool) -> bool {
+        self.sim.set_power(identifier_or_hostname, on)
     }
 
     /// Creates a managed cluster with one master and returns its identifier.

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use vpsie_sim::{BootHook, BootedVm, FaultKind, FaultRule, SimConfig, SimHandle};
+use vpsie_sim::{BootHook, BootedVm, FaultKind, FaultRule, PoweredVm, SimConfig, SimHandle};
 
 mod common;
 
@@ -99,11 +99,14 @@ async fn admin_api_injects_faults_and_shows_the_log() {
 }
 
 #[derive(Default)]
-struct Recorder(Mutex<Vec<BootedVm>>);
+struct Recorder(Mutex<Vec<BootedVm>>, Mutex<Vec<(String, bool)>>);
 
 impl BootHook for Recorder {
     fn vm_booted(&self, vm: &BootedVm) {
         self.0.lock().unwrap().push(vm.clone());
+    }
+    fn vm_powered(&self, vm: &PoweredVm, on: bool) {
+        self.1.lock().unwrap().push((vm.hostname.clone(), on));
     }
 }
 
@@ -142,6 +145,52 @@ async fn boot_hook_sees_the_booted_vm_with_its_user_data() {
     let list = http(&sim, "GET", "/apps/v2/vm", &[AUTH], "").await.json();
     assert_eq!(list["data"][0]["is_active"], 1);
     assert_eq!(list["data"][0]["default_ip"], booted[0].default_ip.as_str());
+}
+
+/// Stopping and starting a VM through the API changes what the listing says and tells the boot hook (so a
+/// joined Node can follow); a `partial_listing` fault truncates list answers only.
+#[tokio::test]
+async fn power_changes_reach_the_hook_and_a_partial_listing_truncates_lists_only() {
+    let sim = start().await;
+    let recorder = Arc::new(Recorder::default());
+    sim.set_boot_hook(recorder.clone());
+    for h in ["p1", "p2", "p3", "p4"] {
+        http(&sim, "POST", "/apps/v2/vm", &[AUTH, JSON], &create_body(&sim, h)).await;
+        assert!(sim.force_boot(h));
+    }
+    let listed = || async {
+        http(&sim, "GET", "/apps/v2/vm", &[AUTH], "").await.json()["data"].as_array().cloned().unwrap_or_default()
+    };
+    for _ in 0..100 {
+        if listed().await.len() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let vms = listed().await;
+    let p1 = vms.iter().find(|v| v["hostname"] == "p1").unwrap()["identifier"].as_str().unwrap().to_owned();
+    let stop = json!({ "vmIdentifier": p1 }).to_string();
+    assert_eq!(http(&sim, "POST", "/apps/v2/vm/stop", &[AUTH, JSON], &stop).await.json()["error"], false);
+    let power = |vms: &[Value]| vms.iter().find(|v| v["hostname"] == "p1").map(|v| v["power"].clone());
+    assert_eq!(power(&listed().await), Some(json!(0)));
+    assert_eq!(http(&sim, "POST", "/apps/v2/vm/start", &[AUTH, JSON], &stop).await.json()["error"], false);
+    assert_eq!(power(&listed().await), Some(json!(1)));
+    assert!(sim.set_power("p2", false) && !sim.set_power("nope", false));
+    let gone = json!({ "vmIdentifier": "no-such-vm" }).to_string();
+    assert_eq!(http(&sim, "POST", "/apps/v2/vm/stop", &[AUTH, JSON], &gone).await.json()["error"], true);
+    assert_eq!(
+        *recorder.1.lock().unwrap(),
+        vec![("p1".to_owned(), false), ("p1".to_owned(), true), ("p2".to_owned(), false)]
+    );
+
+    sim.add_fault(FaultRule::new(Some("GET"), "/apps/v2/vm", FaultKind::PartialListing { keep_percent: 50 }));
+    assert_eq!(listed().await.len(), 2, "half of 4");
+    let one = http(&sim, "GET", &format!("/apps/v2/vm/{p1}"), &[AUTH], "").await.json();
+    assert_eq!(one["data"]["vmData"]["hostname"], "p1", "a get by identifier is not a list: unchanged");
+    sim.clear_faults();
+    sim.add_fault(FaultRule::new(Some("GET"), "/apps/v2/vm", FaultKind::PartialListing { keep_percent: 0 }).times(1));
+    assert!(listed().await.is_empty());
+    assert_eq!(listed().await.len(), 4, "the rule fired once");
 }
 
 /// Runs the same script against a fresh simulator and returns what it observed.

@@ -94,6 +94,32 @@ async fn a_booted_vm_registers_as_its_kubelet_would_and_a_deleted_one_goes_not_r
     nodes.delete("join-web-1", &Default::default()).await.unwrap();
 }
 
+/// A powered-off VM's kubelet stops: its Node is no longer heartbeated and the controller-manager marks it
+/// Unknown (kwok does not turn it Ready again); powered on, it is Ready again. A deleted VM's Node stays
+/// Unknown for good.
+#[tokio::test]
+async fn a_powered_off_vm_goes_not_ready_and_comes_back_when_powered_on() {
+    let (sim, nodes) = setup().await;
+    create_vm(&sim, "join-power-1", KUBEADM).await;
+    node(&nodes, "join-power-1", "Node join-power-1 Ready", |n| ready(n).as_deref() == Some("True")).await;
+    assert!(sim.set_power("join-power-1", false));
+    let off = std::time::Instant::now();
+    let down = testenv::wait_for("Node join-power-1 Unknown", Duration::from_secs(120), || async {
+        Ok(match nodes.get_opt("join-power-1").await? {
+            Some(n) if ready(&n).as_deref() == Some("Unknown") => Ok(n),
+            other => Err(format!("{:?}", other.as_ref().and_then(ready))),
+        })
+    })
+    .await
+    .expect("NotReady after the power-off");
+    let unreachable = down.spec.unwrap_or_default().taints.unwrap_or_default();
+    assert!(unreachable.iter().any(|t| t.key == "node.kubernetes.io/unreachable"), "{unreachable:?}");
+    println!("powered off: Unknown after {:.0}s", off.elapsed().as_secs_f64());
+    assert!(sim.set_power("join-power-1", true));
+    node(&nodes, "join-power-1", "Node join-power-1 Ready again", |n| ready(n).as_deref() == Some("True")).await;
+    nodes.delete("join-power-1", &Default::default()).await.unwrap();
+}
+
 #[tokio::test]
 async fn vms_without_a_kubelet_or_with_the_never_join_fault_boot_and_never_join() {
     let (sim, nodes) = setup().await;

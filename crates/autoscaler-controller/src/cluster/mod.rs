@@ -97,6 +97,18 @@ impl Cluster {
         }
     }
 
+    /// Workload pods (not DaemonSet pods) bound to each node, by node name: one scan of the pod cache for a
+    /// whole pass. A node with any is serving, whatever phase its VPSieNode is in.
+    pub fn workload_pods_by_node(&self) -> std::collections::HashMap<Arc<str>, usize> {
+        let mut by_node = std::collections::HashMap::new();
+        for pod in self.pods.read().values().filter(|p| p.is_workload()) {
+            if let Some(node) = &pod.node_name {
+                *by_node.entry(node.clone()).or_insert(0) += 1;
+            }
+        }
+        by_node
+    }
+
     /// Whether every cache has listed once.
     pub fn synced(&self) -> bool {
         self.unsynced().is_empty()

@@ -65,6 +65,11 @@ pub struct PodEntry {
 }
 
 impl PodEntry {
+    /// A workload pod: not a DaemonSet's (those run on every node and are never evicted for a removal).
+    pub fn is_workload(&self) -> bool {
+        self.template.owner_kind.as_deref() != Some("DaemonSet")
+    }
+
     /// The decision core's pod, with its name and namespace.
     pub fn model(&self) -> Pod {
         let mut p = (*self.template).clone();

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use autoscaler_api::constants::{LABEL_DATACENTER, LABEL_MANAGED, LABEL_NODEGROUP, LABEL_OFFERING};
-use autoscaler_api::nodegroup::{ProvisioningMode, TaintEffect};
+use autoscaler_api::nodegroup::{NodeTaint, ProvisioningMode, TaintEffect};
 use autoscaler_api::{NodeGroup, VPSieNode, VPSieNodeSpec};
 use autoscaler_decision::selectors::Taint;
 
@@ -32,6 +32,31 @@ pub fn node_labels(group: Option<&NodeGroup>, group_name: &str, spec: &VPSieNode
 /// The taints a node of the group keeps (startup taints are not listed: whatever removes them owns them).
 pub fn node_taints(group: Option<&NodeGroup>) -> Vec<Taint> {
     group.map(|g| g.spec.taints.iter().map(taint).collect()).unwrap_or_default()
+}
+
+/// What a pass looks up for every VPSieNode, built once per pass from the caches so each lookup is not a
+/// scan.
+#[derive(Debug, Default)]
+pub struct Index {
+    /// Cache keys of the Nodes by provider id ([`by_provider_id`]).
+    pub nodes_by_provider: HashMap<String, Box<str>>,
+    /// Workload pods bound to each node, by node name.
+    pub workload_pods: HashMap<std::sync::Arc<str>, usize>,
+}
+
+impl Index {
+    /// Both indexes of `cluster`'s caches as they are now.
+    pub fn build(cluster: &crate::cluster::Cluster) -> Self {
+        Index {
+            nodes_by_provider: by_provider_id(&cluster.nodes.read()),
+            workload_pods: cluster.workload_pods_by_node(),
+        }
+    }
+
+    /// Workload pods bound to node `name`.
+    pub fn workload_pods_on(&self, name: &str) -> usize {
+        self.workload_pods.get(name).copied().unwrap_or(0)
+    }
 }
 
 /// Cache keys of the Nodes by provider id, built once per pass so each VPSieNode's lookup is not a scan.
@@ -73,12 +98,39 @@ pub fn find_node<'a>(
         .filter(|n| n.provider_id.as_deref().is_none_or(str::is_empty))
 }
 
-/// What the lifecycle reads of a matched Node.
-pub fn view(node: &NodeEntry, labels: &BTreeMap<String, String>, taints: &[Taint]) -> NodeView {
+/// What the lifecycle reads of a matched Node; `workload_pods` are the workload pods bound to it.
+pub fn view(node: &NodeEntry, labels: &BTreeMap<String, String>, taints: &[Taint], workload_pods: usize) -> NodeView {
     let m = &node.model;
     let labels_ok = labels.iter().all(|(k, v)| m.labels.get(k) == Some(v));
     let taints_ok = taints.iter().all(|t| m.taints.contains(t));
-    NodeView { name: m.name.clone(), ready: m.ready, missing_labels_or_taints: !(labels_ok && taints_ok) }
+    NodeView {
+        name: m.name.clone(),
+        ready: m.ready,
+        missing_labels_or_taints: !(labels_ok && taints_ok),
+        workload_pods,
+    }
+}
+
+/// The Node's taints with the group's put on: every taint of a key the group names is replaced by the
+/// group's taints of that key (a changed value or effect takes effect; before, a taint present with another
+/// value was never updated and the lifecycle patched the Node again on every pass); all other taints (the
+/// cluster's, other controllers') are kept in their order.
+pub fn with_group_taints(
+    existing: &[k8s_openapi::api::core::v1::Taint],
+    group: &[NodeTaint],
+) -> Vec<k8s_openapi::api::core::v1::Taint> {
+    let ours = |key: &str| group.iter().any(|t| t.key == key);
+    existing
+        .iter()
+        .filter(|t| !ours(&t.key))
+        .cloned()
+        .chain(group.iter().map(|t| k8s_openapi::api::core::v1::Taint {
+            key: t.key.clone(),
+            value: t.value.clone(),
+            effect: effect_name(t.effect).to_owned(),
+            time_added: None,
+        }))
+        .collect()
 }
 
 /// A taint effect as Kubernetes spells it.
@@ -125,6 +177,37 @@ mod tests {
                 (Box::from(*name), Box::new(entry))
             })
             .collect()
+    }
+
+    fn k8s_taint(key: &str, value: Option<&str>, effect: &str) -> k8s_openapi::api::core::v1::Taint {
+        k8s_openapi::api::core::v1::Taint {
+            key: key.into(),
+            value: value.map(str::to_owned),
+            effect: effect.into(),
+            time_added: None,
+        }
+    }
+
+    #[test]
+    fn a_group_taint_replaces_the_taints_of_its_key_and_keeps_every_other() {
+        let existing = [
+            k8s_taint("node.kubernetes.io/not-ready", None, "NoSchedule"),
+            k8s_taint("dedicated", Some("old"), "NoSchedule"),
+            k8s_taint("dedicated", Some("old"), "NoExecute"),
+            k8s_taint("example.com/other", Some("x"), "NoSchedule"),
+        ];
+        let group = [NodeTaint { key: "dedicated".into(), value: Some("new".into()), effect: TaintEffect::NoSchedule }];
+        let merged = with_group_taints(&existing, &group);
+        assert_eq!(
+            merged,
+            vec![
+                k8s_taint("node.kubernetes.io/not-ready", None, "NoSchedule"),
+                k8s_taint("example.com/other", Some("x"), "NoSchedule"),
+                k8s_taint("dedicated", Some("new"), "NoSchedule"),
+            ]
+        );
+        // Applied twice, the same: the second pass finds nothing to change.
+        assert_eq!(with_group_taints(&merged, &group), merged);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! through [`phase::next`], a pure function; [`reconcile`] carries the step out. Only the leader runs
 //! passes, and never in `--dry-run`.
 
+pub mod listing;
 pub mod matching;
 pub mod phase;
 #[cfg(test)]
@@ -24,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::context::Context;
 use crate::provision::Pass;
+use crate::telemetry::metrics::RECONCILE_ERRORS;
 use phase::DrainState;
 
 /// The longest a pass waits when nothing asks for an earlier one.
@@ -54,6 +56,18 @@ pub struct Memory {
     drain_failures: HashMap<String, u32>,
     /// The last VPSie listing, with when it was made.
     listing: Option<(tokio::time::Instant, vpsie_client::Fleet)>,
+    /// VMs seen before that listings lack, by VPSieNode uid.
+    missing: HashMap<String, MissingVm>,
+    /// When a distrusted listing was last reported by Event.
+    distrust_reported: Option<tokio::time::Instant>,
+}
+
+/// A VM seen before that listings lack: since when, and the last direct lookup.
+#[derive(Debug, Clone, Copy)]
+struct MissingVm {
+    since: jiff::Timestamp,
+    /// When it was last looked up, and whether that lookup found no VM.
+    looked_up: Option<(tokio::time::Instant, bool)>,
 }
 
 /// Shared between passes and drain tasks.
@@ -111,6 +125,7 @@ impl Shared {
             m.requested.retain(|k| live.contains(k));
             m.drains.retain(|k, _| live.contains(k));
             m.drain_failures.retain(|k, _| live.contains(k));
+            m.missing.retain(|k, _| live.contains(k));
         });
     }
 }
@@ -146,7 +161,8 @@ pub async fn pass(ctx: &Context, shared: &Shared) -> Duration {
     // while nodes are being created.
     let going = all
         .iter()
-        .any(|v| v.metadata.deletion_timestamp.is_some() || shared.status_of(v).phase == VPSieNodePhase::Failed);
+        .any(|v| v.metadata.deletion_timestamp.is_some() || shared.status_of(v).phase == VPSieNodePhase::Failed)
+        || listing::any_missing(shared, &all);
     let steady = all.iter().all(|v| shared.status_of(v).phase == VPSieNodePhase::Ready);
     let fresh_for = if steady { STEADY_LISTING } else { GROWING_LISTING };
     let recent =
@@ -164,13 +180,33 @@ pub async fn pass(ctx: &Context, shared: &Shared) -> Duration {
         .filter(|v| v.spec.provisioning_mode == ProvisioningMode::ManagedCluster)
         .filter_map(|v| shared.status_of(v).vps_id)
         .collect();
-    let nodes_by_provider = matching::by_provider_id(&ctx.cluster.nodes.read());
+    // Judge the listing by the VMs it lacks before anything acts on it; a listing that fails, fails the
+    // pass once (not once per VPSieNode).
+    let known = listing::known(&all, shared);
+    if !known.is_empty() {
+        match pass.fleet().await {
+            Ok(fleet) => {
+                if let Some(distrust) = listing::judge(&known, |h| fleet.find(h).is_some()) {
+                    listing::report(ctx, shared, &distrust).await;
+                    pass.listing_distrusted = true;
+                }
+            }
+            Err(e) => {
+                metrics::counter!(RECONCILE_ERRORS, "controller" => "vpsienode", "error" => e.metric_label())
+                    .increment(1);
+                tracing::warn!(error = %e, "listing VPSie VMs failed; lifecycle pass retried");
+                return reconcile::AFTER_ERROR;
+            }
+        }
+    }
+    let index = matching::Index::build(&ctx.cluster);
     let mut next = IDLE;
     for vn in &all {
-        let after = reconcile::reconcile(ctx, shared, &mut pass, &nodes_by_provider, vn).await;
+        let after = reconcile::reconcile(ctx, shared, &mut pass, &index, vn).await;
         next = next.min(after);
     }
-    if let Some(fleet) = pass.listed() {
+    // A distrusted listing serves no later pass.
+    if let Some(fleet) = pass.listed().filter(|_| !pass.listing_distrusted) {
         let at = reused.unwrap_or_else(tokio::time::Instant::now);
         shared.with(|m| m.listing = Some((at, fleet.clone())));
     }

@@ -5,9 +5,13 @@
 //! Crash safety rests on two rules. A create is sent only right after the intent (`status.createdAt`) is
 //! written, and never again for the same VPSieNode: a VM that does not show up is waited for until the
 //! provisioning timeout, then the VPSieNode fails (a second create could duplicate a VM the API lists
-//! late). And the finalizer is released only when the VM is confirmed gone: seen once and now absent from
-//! both lists, or never requested, or absent past the provisioning timeout after its request (the
-//! orphan collector removes a VM that surfaces later still).
+//! late). And the finalizer is released only when the VM is confirmed gone: seen once, now absent from
+//! both lists and not found by a direct lookup; or never requested; or absent past the listing grace after
+//! its request (the orphan collector removes a VM that surfaces later still).
+//!
+//! Observations that destroy are confirmed first. A VM seen before that a listing lacks fails its node only
+//! after a direct lookup finds none and [`GONE_GRACE`] has passed; a provisioned VM that is not running is
+//! degraded, never a provisioning timeout (that timeout applies before `Provisioned` only).
 
 use std::time::Duration;
 
@@ -38,6 +42,16 @@ pub struct NodeView {
     pub ready: bool,
     /// Some of the group's labels or taints are missing.
     pub missing_labels_or_taints: bool,
+    /// Workload pods (not DaemonSet pods) bound to it.
+    pub workload_pods: usize,
+}
+
+impl NodeView {
+    /// Whether it may run workload pods, from what is observed of it (not from the VPSieNode's phase): it
+    /// is Ready, or pods are bound to it. Such a node is drained before it is deleted.
+    pub fn may_serve(&self) -> bool {
+        self.ready || self.workload_pods > 0
+    }
 }
 
 /// Where the drain of the node stands (kept in memory: a restart drains again, which is idempotent).
@@ -59,6 +73,16 @@ pub enum DrainState {
     Done,
 }
 
+/// A VM seen before that this pass's listing lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Missing {
+    /// The first pass of the current run of passes that missed it (in memory: a restart starts the clock
+    /// again, which only waits longer).
+    pub since: Timestamp,
+    /// A direct lookup of the VM by its identifier answered "not found" in this pass.
+    pub confirmed: bool,
+}
+
 /// The group's timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -73,8 +97,11 @@ pub struct Timeouts {
 pub struct Observed<'a> {
     /// The status so far.
     pub recorded: &'a Recorded,
-    /// The VM (or managed node) as this pass's listing shows it.
+    /// The VM (or managed node) as this pass's listing shows it (or a direct lookup, when the listing
+    /// lacked a VM seen before and the lookup found it).
     pub machine: &'a Machine,
+    /// Set when `machine` is [`Machine::NotListed`] for a VM seen before.
+    pub missing: Option<Missing>,
     /// The matched Node.
     pub node: Option<&'a NodeView>,
     /// The VPSieNode is being deleted (its finalizer holds it).
@@ -130,6 +157,11 @@ fn wait(why: impl Into<String>, after: Duration) -> Step {
 /// one VM, never a second VM for one node.
 pub const LISTING_GRACE: SignedDuration = SignedDuration::from_secs(60);
 
+/// How long a VM seen before must be missing, from every listing and from a direct lookup by its
+/// identifier, before it counts as gone. One listing is not enough: a truncated or empty answer from
+/// VPSie would otherwise fail (and delete) serving nodes.
+pub const GONE_GRACE: SignedDuration = SignedDuration::from_secs(120);
+
 fn elapsed(since: Option<Timestamp>, now: Timestamp) -> SignedDuration {
     since.map_or(SignedDuration::ZERO, |t| now.duration_since(t))
 }
@@ -146,7 +178,7 @@ pub fn next(o: &Observed<'_>) -> Step {
     match o.machine {
         Machine::NotListed => match r.phase {
             VPSieNodePhase::Pending if r.created_at.is_none() => Step::Create,
-            _ if r.machine_seen => Step::Fail("the VM is gone: it is no longer in VPSie's VM list".into()),
+            _ if r.machine_seen => gone_or_wait(o),
             _ if elapsed(r.created_at, o.now) > o.timeouts.provisioning => Step::Fail(format!(
                 "the VM did not appear within the provisioning timeout ({}s) after the create request",
                 o.timeouts.provisioning.as_secs()
@@ -172,18 +204,23 @@ pub fn next(o: &Observed<'_>) -> Step {
                 wait("the VM is being created", SOON)
             }
         }
-        Machine::Active(vm) if !vm.ready => {
-            if r.phase == VPSieNodePhase::Pending && r.created_at.is_none() {
-                Step::Advance(VPSieNodePhase::Provisioning)
-            } else if elapsed(r.created_at, o.now) > o.timeouts.provisioning {
-                Step::Fail(format!(
-                    "the VM is not active with an IP within the provisioning timeout ({}s)",
-                    o.timeouts.provisioning.as_secs()
-                ))
-            } else {
-                wait("the VM is booting", SOON)
+        Machine::Active(vm) if !vm.ready => match r.phase {
+            VPSieNodePhase::Pending if r.created_at.is_none() => Step::Advance(VPSieNodePhase::Provisioning),
+            VPSieNodePhase::Pending | VPSieNodePhase::Provisioning => {
+                if elapsed(r.created_at, o.now) > o.timeouts.provisioning {
+                    Step::Fail(format!(
+                        "the VM is not active with an IP within the provisioning timeout ({}s)",
+                        o.timeouts.provisioning.as_secs()
+                    ))
+                } else {
+                    wait("the VM is booting", SOON)
+                }
             }
-        }
+            // Once provisioned, a VM that is not running (powered off, rebooting, host maintenance, no
+            // IP) is degraded, never a provisioning timeout: its Node says whether it still serves, and
+            // the registration timeout still applies to a node that never became Ready.
+            _ => next_active(o),
+        },
         Machine::Active(_) => next_active(o),
     }
 }
@@ -192,15 +229,13 @@ fn next_active(o: &Observed<'_>) -> Step {
     let r = o.recorded;
     match r.phase {
         VPSieNodePhase::Pending | VPSieNodePhase::Provisioning => Step::Advance(VPSieNodePhase::Provisioned),
+        // Labels and taints never hold the phase back, nor a timeout off: a Node the group's labels cannot
+        // be put on still becomes Ready (the kubelet registered it with them; only later changes are
+        // missing), and one that never becomes Ready still fails at the registration timeout.
         VPSieNodePhase::Provisioned | VPSieNodePhase::Joining | VPSieNodePhase::Ready => match o.node {
-            Some(n) if n.missing_labels_or_taints => Step::LabelNode,
-            Some(n) if n.ready => {
-                if r.phase == VPSieNodePhase::Ready {
-                    wait("Ready", LATER)
-                } else {
-                    Step::Advance(VPSieNodePhase::Ready)
-                }
-            }
+            Some(n) if n.ready && r.phase != VPSieNodePhase::Ready => Step::Advance(VPSieNodePhase::Ready),
+            Some(n) if n.missing_labels_or_taints && r.phase == VPSieNodePhase::Ready => Step::LabelNode,
+            Some(n) if n.ready => wait("Ready", LATER),
             _ if r.phase == VPSieNodePhase::Ready => {
                 if o.node.is_none() {
                     Step::Fail("the Node of this VM was deleted".into())
@@ -214,6 +249,7 @@ fn next_active(o: &Observed<'_>) -> Step {
                 if o.node.is_some() { "did not become Ready" } else { "did not register" },
                 o.timeouts.registration.as_secs()
             )),
+            Some(n) if n.missing_labels_or_taints => Step::LabelNode,
             Some(_) if r.phase == VPSieNodePhase::Provisioned => Step::Advance(VPSieNodePhase::Joining),
             None if r.phase == VPSieNodePhase::Provisioned => Step::Advance(VPSieNodePhase::Joining),
             _ => wait("waiting for the Node to register and become Ready", SOON),
@@ -221,6 +257,25 @@ fn next_active(o: &Observed<'_>) -> Step {
         // Terminating and Deleting without a deletion in progress do not happen (the deletion timestamp
         // never goes away); Failed is handled before.
         VPSieNodePhase::Terminating | VPSieNodePhase::Deleting | VPSieNodePhase::Failed => wait("deleting", LATER),
+    }
+}
+
+/// A VM seen before is missing from this pass's listing: gone only once a direct lookup found none and it
+/// has been missing for [`GONE_GRACE`].
+fn gone_or_wait(o: &Observed<'_>) -> Step {
+    match o.missing {
+        Some(m) if m.confirmed && o.now.duration_since(m.since) >= GONE_GRACE => Step::Fail(format!(
+            "the VM is gone: VPSie has not listed it for {}s and a lookup by its identifier finds no VM",
+            o.now.duration_since(m.since).as_secs()
+        )),
+        Some(m) if m.confirmed => {
+            let left = o.now.duration_until(m.since + GONE_GRACE).unsigned_abs();
+            wait(
+                "VPSie no longer lists the VM and a lookup finds none; confirming before it counts as gone",
+                left.min(LATER),
+            )
+        }
+        _ => wait("VPSie's list lacks the VM, but it is not known to be gone; looking again", SOON),
     }
 }
 
@@ -237,10 +292,10 @@ fn next_failed(o: &Observed<'_>) -> Step {
 
 fn next_deleting(o: &Observed<'_>) -> Step {
     let r = o.recorded;
-    // Only a node that was Ready can run workload pods (a starting node keeps the not-ready taint).
-    let served = matches!(r.phase, VPSieNodePhase::Ready | VPSieNodePhase::Terminating);
     if let Some(node) = o.node {
-        if served {
+        // Decided from the observed Node, not guessed from the phase: a Joining node that turned Ready and
+        // took pods is drained too. Terminating: a drain already began.
+        if node.may_serve() || r.phase == VPSieNodePhase::Terminating {
             match o.drain {
                 DrainState::NotStarted => return Step::Drain,
                 DrainState::Running => return wait(format!("draining node {}", node.name), SOON),
@@ -260,6 +315,10 @@ fn next_deleting(o: &Observed<'_>) -> Step {
     match o.machine {
         Machine::Active(_) => Step::DeleteMachine,
         Machine::Pending => wait("the VM is still being created: it cannot be deleted before it is", SOON),
+        // Seen before and not confirmed gone by a lookup: releasing the finalizer now could leak it.
+        Machine::NotListed if r.machine_seen && !o.missing.is_some_and(|m| m.confirmed) => {
+            wait("VPSie's list lacks the VM; confirming it is gone before the finalizer goes", SOON)
+        }
         Machine::NotListed => {
             let requested_and_unseen = r.created_at.is_some() && !r.machine_seen;
             // Past the listing grace a late VM is the orphan sweep's (our tags, no VPSieNode).

@@ -4,7 +4,7 @@
 use autoscaler_api::VPSieNodePhase as P;
 use jiff::{SignedDuration, Timestamp};
 
-use super::phase::{DrainState, NodeView, Observed, Recorded, Step, Timeouts, next};
+use super::phase::{DrainState, GONE_GRACE, Missing, NodeView, Observed, Recorded, Step, Timeouts, next};
 use crate::provision::{Instance, Machine};
 
 const T0: i64 = 1_800_000_000;
@@ -22,7 +22,12 @@ fn active(ready: bool) -> Machine {
 }
 
 fn node(ready: bool, missing: bool) -> NodeView {
-    NodeView { name: "n1".into(), ready, missing_labels_or_taints: missing }
+    NodeView { name: "n1".into(), ready, missing_labels_or_taints: missing, workload_pods: 0 }
+}
+
+/// A node with `pods` workload pods bound.
+fn node_with_pods(ready: bool, pods: usize) -> NodeView {
+    NodeView { workload_pods: pods, ..node(ready, false) }
 }
 
 struct Case {
@@ -31,6 +36,7 @@ struct Case {
     node: Option<NodeView>,
     deleting: bool,
     drain: DrainState,
+    missing: Option<Missing>,
     now: i64,
 }
 
@@ -43,7 +49,7 @@ impl Case {
             provisioned_at: seen.then(|| at(10)),
             machine_seen: seen,
         };
-        Self { recorded, machine, node: None, deleting: false, drain: DrainState::NotStarted, now: 20 }
+        Self { recorded, machine, node: None, deleting: false, drain: DrainState::NotStarted, missing: None, now: 20 }
     }
     fn node(mut self, n: NodeView) -> Self {
         self.node = Some(n);
@@ -55,6 +61,11 @@ impl Case {
     }
     fn drain(mut self, d: DrainState) -> Self {
         self.drain = d;
+        self
+    }
+    /// Missing from the listings since `since`; `confirmed` when a lookup found no VM.
+    fn missing(mut self, since: i64, confirmed: bool) -> Self {
+        self.missing = Some(Missing { since: at(since), confirmed });
         self
     }
     fn at(mut self, secs: i64) -> Self {
@@ -71,6 +82,7 @@ impl Case {
             node: self.node.as_ref(),
             deleting: self.deleting,
             drain: &self.drain,
+            missing: self.missing,
             timeouts,
             now: at(self.now),
         })
@@ -140,15 +152,57 @@ fn an_active_vm_goes_through_joining_to_ready_within_the_registration_timeout() 
 
 #[test]
 fn missing_labels_are_put_back_and_a_ready_node_stays_ready() {
-    assert_eq!(Case::new(P::Joining, active(true)).node(node(true, true)).step(), Step::LabelNode);
+    // Labels never hold the phase back: Ready first, then the labels.
+    assert_eq!(Case::new(P::Joining, active(true)).node(node(true, true)).step(), Step::Advance(P::Ready));
     assert_eq!(Case::new(P::Ready, active(true)).node(node(true, true)).step(), Step::LabelNode);
+    assert_eq!(Case::new(P::Joining, active(true)).node(node(false, true)).step(), Step::LabelNode);
+    // Nor a timeout off: a node that never becomes Ready fails, labelled or not.
+    assert!(is_fail(
+        &Case::new(P::Joining, active(true)).node(node(false, true)).at(101).step(),
+        "did not become Ready"
+    ));
+    assert_eq!(Case::new(P::Ready, active(true)).node(node(false, true)).at(10_000).step(), Step::LabelNode);
     assert!(is_wait(&Case::new(P::Ready, active(true)).node(node(true, false)).at(10_000).step()));
     assert!(
         is_wait(&Case::new(P::Ready, active(true)).node(node(false, false)).at(10_000).step()),
         "health is not the lifecycle's"
     );
     assert!(is_fail(&Case::new(P::Ready, active(true)).step(), "Node of this VM was deleted"));
-    assert!(is_fail(&Case::new(P::Ready, Machine::NotListed).node(node(true, false)).step(), "VM is gone"));
+}
+
+/// One listing that lacks a VM seen before destroys nothing (a truncated or empty answer from VPSie would
+/// fail every serving node): the VM is gone only once a lookup by its identifier finds none and it has
+/// been missing for the grace period.
+#[test]
+fn a_seen_vm_missing_from_a_listing_is_gone_only_after_a_lookup_and_the_grace_confirm_it() {
+    let ready = || Case::new(P::Ready, Machine::NotListed).node(node(true, false));
+    assert!(is_wait(&ready().step()), "one listing, no lookup yet");
+    assert!(is_wait(&ready().missing(0, false).at(10_000).step()), "the lookup failed or was not made: never gone");
+    let grace = GONE_GRACE.as_secs();
+    let confirming = ready().missing(100, true).at(100 + grace - 1).step();
+    assert!(matches!(&confirming, Step::Wait { why, .. } if why.contains("confirming")), "{confirming:?}");
+    assert!(is_fail(&ready().missing(100, true).at(100 + grace).step(), "VM is gone"));
+    for phase in [P::Provisioned, P::Joining] {
+        assert!(is_wait(&Case::new(phase, Machine::NotListed).at(25).step()), "{phase:?}");
+    }
+}
+
+/// A VM restarted from the VPSie panel, stopped, or under host maintenance is listed but not running.
+/// After `Provisioned` that is degraded, never a provisioning timeout: before, every node older than its
+/// provisioning timeout failed (and was deleted undrained) when a listing caught it rebooting.
+#[test]
+fn a_provisioned_vm_that_is_not_running_is_degraded_never_a_provisioning_timeout() {
+    let old = 10_000; // far past the 60 s provisioning timeout
+    for n in [node(true, false), node(false, false)] {
+        let step = Case::new(P::Ready, active(false)).node(n.clone()).at(old).step();
+        assert!(is_wait(&step), "{n:?}: {step:?}");
+    }
+    // Joining: the registration timeout (from provisioning) still applies to a node that never became Ready.
+    assert!(is_wait(&Case::new(P::Joining, active(false)).at(50).step()));
+    assert!(is_fail(&Case::new(P::Joining, active(false)).at(101).step(), "registration timeout"));
+    assert_eq!(Case::new(P::Joining, active(false)).node(node(true, false)).step(), Step::Advance(P::Ready));
+    // Before Provisioned the provisioning timeout holds as before.
+    assert!(is_fail(&Case::new(P::Provisioning, active(false)).at(61).step(), "provisioning timeout"));
 }
 
 #[test]
@@ -172,9 +226,23 @@ fn deletion_drains_a_node_that_served_then_deletes_node_and_vm_and_only_then_rel
     assert_eq!(ready().drain(DrainState::Done).step(), Step::DeleteNode);
     // A node that never served is not drained.
     assert_eq!(Case::new(P::Joining, active(true)).node(node(false, false)).deleting().step(), Step::DeleteNode);
+    // Whether it served is read from the Node, not guessed from the phase: a Joining or Provisioned node
+    // that is Ready, or has workload pods bound, is drained (before, it was deleted with its pods).
+    for phase in [P::Provisioned, P::Joining] {
+        for n in [node_with_pods(true, 0), node_with_pods(false, 3), node_with_pods(true, 3)] {
+            assert_eq!(
+                Case::new(phase, active(true)).node(n.clone()).deleting().step(),
+                Step::Drain,
+                "{phase:?} {n:?}"
+            );
+        }
+    }
     assert_eq!(Case::new(P::Deleting, active(true)).deleting().step(), Step::DeleteMachine);
     assert!(is_wait(&Case::new(P::Deleting, Machine::Pending).deleting().step()), "a pending VM cannot be deleted yet");
-    assert_eq!(Case::new(P::Deleting, Machine::NotListed).deleting().step(), Step::Release, "seen, now gone");
+    let gone = || Case::new(P::Deleting, Machine::NotListed).deleting();
+    assert!(is_wait(&gone().step()), "seen, not listed: a lookup must confirm before the finalizer goes");
+    assert!(is_wait(&gone().missing(0, false).step()), "the lookup failed");
+    assert_eq!(gone().missing(20, true).step(), Step::Release, "seen, now confirmed gone");
 }
 
 #[test]

@@ -1,6 +1,5 @@
 //! Carries out the step [`super::phase::next`] chose for one VPSieNode, then writes its status.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use autoscaler_api::constants::FINALIZER_VPSIENODE;
@@ -13,21 +12,25 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use vpsie_client::Secret;
 
-use super::Shared;
-use super::matching::{effect_name, find_node, node_labels, node_taints, view};
-use super::phase::{DrainState, NodeView, Observed, Recorded, Step, Timeouts, next};
+use super::matching::{Index, find_node, node_labels, node_taints, view, with_group_taints};
+use super::phase::{DrainState, Missing, NodeView, Observed, Recorded, Step, Timeouts, next};
 use super::status::{FailureKind, advanced, failed, set_finalizer, write};
+use super::{MissingVm, Shared};
 use crate::audit::Action;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::provision::managed::ManagedBackend;
 use crate::provision::user_data;
 use crate::provision::vm::VmBackend;
-use crate::provision::{Instance, Machine, Pass, Provisioner, Removal};
+use crate::provision::{Instance, Lookup, Machine, Pass, Provisioner, Removal};
 use crate::telemetry::metrics::{PROVISIONING_DURATION, RECONCILE_ERRORS};
 
 /// How long after an error the VPSieNode is looked at again.
-const AFTER_ERROR: Duration = Duration::from_secs(5);
+pub(super) const AFTER_ERROR: Duration = Duration::from_secs(5);
+/// When a Node just labelled is looked at again.
+const LABEL_AGAIN: Duration = Duration::from_secs(2);
+/// How often a VM that listings lack is looked up directly.
+const LOOKUP_EVERY: Duration = Duration::from_secs(5);
 /// Retry delays of a blocked drain: doubled per failure up to the cap.
 const DRAIN_RETRY_FIRST: Duration = Duration::from_secs(10);
 const DRAIN_RETRY_CAP: Duration = Duration::from_secs(300);
@@ -35,14 +38,8 @@ const DRAIN_RETRY_CAP: Duration = Duration::from_secs(300);
 const DEFAULT_TIMEOUT: SignedDuration = SignedDuration::from_secs(900);
 
 /// Reconciles one VPSieNode; returns when it wants to be looked at again at the latest.
-pub async fn reconcile(
-    ctx: &Context,
-    shared: &Shared,
-    pass: &mut Pass,
-    nodes_by_provider: &HashMap<String, Box<str>>,
-    vn: &VPSieNode,
-) -> Duration {
-    match reconcile_inner(ctx, shared, pass, nodes_by_provider, vn).await {
+pub async fn reconcile(ctx: &Context, shared: &Shared, pass: &mut Pass, index: &Index, vn: &VPSieNode) -> Duration {
+    match reconcile_inner(ctx, shared, pass, index, vn).await {
         Ok(after) => after,
         Err(e) => {
             metrics::counter!(RECONCILE_ERRORS, "controller" => "vpsienode", "error" => e.metric_label()).increment(1);
@@ -105,6 +102,63 @@ impl Backend {
             Backend::Managed(b) => b.delete(pass, vn).await,
         }
     }
+
+    async fn look_up(&self, pass: &mut Pass, vn: &VPSieNode, identifier: &str) -> Result<Lookup> {
+        match self {
+            Backend::Vm(b) => b.look_up(pass, vn, identifier).await,
+            Backend::Managed(b) => b.look_up(pass, vn, identifier).await,
+        }
+    }
+}
+
+/// A machine seen before (its identifier recorded) that this pass's listing lacks is not believed gone on
+/// the listing's word: it is looked up directly (at most every [`LOOKUP_EVERY`]), and how long it has been
+/// missing is remembered. A lookup that finds it replaces the listing's answer.
+async fn confirm_absence(
+    shared: &Shared,
+    pass: &mut Pass,
+    backend: &Backend,
+    vn: &VPSieNode,
+    status: &VPSieNodeStatus,
+    machine: Machine,
+    now: Timestamp,
+) -> (Machine, Option<Missing>) {
+    let uid = vn.uid().unwrap_or_default();
+    let (Machine::NotListed, Some(identifier)) = (&machine, status.vm_identifier.as_deref()) else {
+        shared.with(|m| m.missing.remove(&uid));
+        return (machine, None);
+    };
+    let memo = shared.with(|m| *m.missing.entry(uid.clone()).or_insert(MissingVm { since: now, looked_up: None }));
+    let unconfirmed = Some(Missing { since: memo.since, confirmed: false });
+    if pass.listing_distrusted {
+        return (machine, unconfirmed);
+    }
+    if let Some((at, not_found)) = memo.looked_up.filter(|(at, _)| at.elapsed() < LOOKUP_EVERY) {
+        tracing::trace!(vpsienode = %vn.name_any(), ago_ms = at.elapsed().as_millis() as u64, "recent lookup reused");
+        return (machine, Some(Missing { since: memo.since, confirmed: not_found }));
+    }
+    let looked = backend.look_up(pass, vn, identifier).await;
+    let not_found = matches!(looked, Ok(Lookup::NotFound));
+    shared.with(|m| {
+        if let Some(e) = m.missing.get_mut(&uid) {
+            e.looked_up = Some((tokio::time::Instant::now(), not_found));
+        }
+    });
+    match looked {
+        Ok(Lookup::Found(instance)) => {
+            tracing::info!(vpsienode = %vn.name_any(), vm = identifier, "VPSie's list lacks the VM, but a lookup finds it");
+            shared.with(|m| m.missing.remove(&uid));
+            (Machine::Active(instance), None)
+        }
+        Ok(Lookup::NotFound) => {
+            tracing::info!(vpsienode = %vn.name_any(), vm = identifier, since = %memo.since, "VPSie lists no VM and a lookup finds none");
+            (machine, Some(Missing { since: memo.since, confirmed: true }))
+        }
+        Err(e) => {
+            tracing::warn!(vpsienode = %vn.name_any(), vm = identifier, error = %e, "looking up a VM VPSie does not list failed");
+            (machine, unconfirmed)
+        }
+    }
 }
 
 fn timeouts(group: Option<&NodeGroup>) -> Timeouts {
@@ -119,7 +173,7 @@ async fn reconcile_inner(
     ctx: &Context,
     shared: &Shared,
     pass: &mut Pass,
-    nodes_by_provider: &HashMap<String, Box<str>>,
+    index: &Index,
     vn: &VPSieNode,
 ) -> Result<Duration> {
     let api: Api<VPSieNode> = Api::all(ctx.client.clone());
@@ -134,12 +188,15 @@ async fn reconcile_inner(
     let group = ctx.cluster.nodegroups.read().get(vn.spec.node_group_name.as_str()).map(|e| e.group.clone());
     let status = shared.status_of(vn);
     let backend = Backend::of(ctx, vn, group.as_ref())?;
+    let now = Timestamp::now();
     let machine = backend.find(pass, vn).await?;
+    let (machine, missing) = confirm_absence(shared, pass, &backend, vn, &status, machine, now).await;
     let labels = node_labels(group.as_ref(), &vn.spec.node_group_name, &vn.spec);
     let taints = node_taints(group.as_ref());
     let node: Option<NodeView> = {
         let nodes = ctx.cluster.nodes.read();
-        find_node(&nodes, nodes_by_provider, vn, &machine).map(|n| view(n, &labels, &taints))
+        find_node(&nodes, &index.nodes_by_provider, vn, &machine)
+            .map(|n| view(n, &labels, &taints, index.workload_pods_on(&n.model.name)))
     };
     let recorded = Recorded {
         phase: status.phase,
@@ -148,10 +205,10 @@ async fn reconcile_inner(
         machine_seen: status.vm_identifier.is_some(),
     };
     let drain = shared.drain_state(vn);
-    let now = Timestamp::now();
     let observed = Observed {
         recorded: &recorded,
         machine: &machine,
+        missing,
         node: node.as_ref(),
         deleting,
         drain: &drain,
@@ -173,7 +230,9 @@ async fn reconcile_inner(
             if let Some(n) = &node {
                 label_node(ctx, &n.name, &labels, group.as_ref()).await?;
             }
-            Ok(Duration::ZERO)
+            // Not at once: the cache shows the patched Node a moment later, and a pass that reads it
+            // before then would patch again (a GET+PATCH loop per node).
+            Ok(LABEL_AGAIN)
         }
         Step::Fail(reason) => act.fail(&reason, FailureKind::Machine).await,
         Step::Drain => act.drain(node.as_ref()).await,
@@ -196,17 +255,8 @@ async fn label_node(
 ) -> Result<()> {
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     let node = nodes.get(name).await?;
-    let mut taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-    for t in group.map(|g| g.spec.taints.as_slice()).unwrap_or_default() {
-        if !taints.iter().any(|have| have.key == t.key && have.effect == effect_name(t.effect)) {
-            taints.push(k8s_openapi::api::core::v1::Taint {
-                key: t.key.clone(),
-                value: t.value.clone(),
-                effect: effect_name(t.effect).to_owned(),
-                time_added: None,
-            });
-        }
-    }
+    let existing = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let taints = with_group_taints(&existing, group.map(|g| g.spec.taints.as_slice()).unwrap_or_default());
     let patch = serde_json::json!({
         "metadata": { "labels": labels, "resourceVersion": node.resource_version() },
         "spec": { "taints": taints },

@@ -220,7 +220,8 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
             Err(p) => problem = Some(p),
         }
     } else if count > max {
-        let members_ranked: Vec<Member> = live.iter().map(|v| member(ctx, v)).collect();
+        let workload_pods = ctx.cluster.workload_pods_by_node();
+        let members_ranked: Vec<Member> = live.iter().map(|v| member(&workload_pods, v)).collect();
         for victim in over_max(&members_ranked, count - max) {
             if let Some(v) = live.iter().find(|v| v.name_any() == victim) {
                 delete_member(ctx, shared, &vns, group, v, &format!("the group is above maxNodes {max}")).await?;
@@ -275,19 +276,10 @@ fn choose_offering(ctx: &Context, group: &NodeGroup, now: jiff::Timestamp) -> st
         .ok_or_else(|| "every offering of the group is backed off after failures".into())
 }
 
-fn member(ctx: &Context, v: &VPSieNode) -> Member {
+fn member(workload_pods: &HashMap<Arc<str>, usize>, v: &VPSieNode) -> Member {
     let phase = v.status.as_ref().map(|s| s.phase).unwrap_or_default();
-    let node = v.status.as_ref().and_then(|s| s.node_name.clone());
-    let workload_pods = node.map_or(0, |n| {
-        ctx.cluster
-            .pods
-            .read()
-            .values()
-            .filter(|p| {
-                p.node_name.as_deref() == Some(n.as_str()) && p.template.owner_kind.as_deref() != Some("DaemonSet")
-            })
-            .count()
-    });
+    let node = v.status.as_ref().and_then(|s| s.node_name.as_deref());
+    let workload_pods = node.and_then(|n| workload_pods.get(n)).copied().unwrap_or(0);
     Member { name: v.name_any(), phase, workload_pods }
 }
 

@@ -11,7 +11,7 @@
 use autoscaler_api::VPSieNode;
 use vpsie_client::{ClusterNode, NodeAddition, Secret};
 
-use super::{Instance, Machine, Pass, Provisioner, Removal};
+use super::{Instance, Lookup, Machine, Pass, Provisioner, Removal};
 use crate::error::{Error, Result};
 
 /// The managed-cluster backend for the VPSieNodes of one NodeGroup.
@@ -92,6 +92,12 @@ impl Provisioner for ManagedBackend {
         pass.forget_cluster(&self.cluster);
         tracing::info!(cluster = %self.cluster, group, vpsienode = %vn.spec.hostname, "managed node requested");
         Ok(())
+    }
+
+    /// `find` already read the cluster's nodes directly (no account-wide listing to be incomplete), so a
+    /// node it lacks is not there; the lifecycle's grace period still applies.
+    async fn look_up(&self, _pass: &mut Pass, _vn: &VPSieNode, _identifier: &str) -> Result<Lookup> {
+        Ok(Lookup::NotFound)
     }
 
     async fn delete(&self, pass: &mut Pass, vn: &VPSieNode) -> Result<Removal> {

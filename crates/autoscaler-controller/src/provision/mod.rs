@@ -49,6 +49,15 @@ pub struct Instance {
     pub provider_ids: Vec<String>,
 }
 
+/// What a direct lookup says of a machine seen before that a listing lacked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// It exists: the listing was incomplete.
+    Found(Instance),
+    /// There is no such machine.
+    NotFound,
+}
+
 /// What a delete did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
@@ -80,12 +89,22 @@ pub struct Pass {
     pub(crate) groups: HashMap<String, i64>,
     /// Managed node ids some VPSieNode already holds (see [`vpsie_client::NodeAddition`]).
     pub claimed: HashSet<i64>,
+    /// The listing lacks too many known VMs to be believed about what it lacks (see
+    /// `lifecycle::listing`): no VM it lacks is looked up or counted missing in this pass.
+    pub listing_distrusted: bool,
 }
 
 impl Pass {
     /// A pass using `client`; nothing is listed until a backend asks.
     pub fn new(client: VpsieClient) -> Self {
-        Self { client, fleet: None, clusters: HashMap::new(), groups: HashMap::new(), claimed: HashSet::new() }
+        Self {
+            client,
+            fleet: None,
+            clusters: HashMap::new(),
+            groups: HashMap::new(),
+            claimed: HashSet::new(),
+            listing_distrusted: false,
+        }
     }
 
     /// The same pass starting from an earlier listing instead of a new one (see the lifecycle's steady
@@ -146,4 +165,9 @@ pub trait Provisioner {
 
     /// Deletes the machine of `vn`.
     fn delete(&self, pass: &mut Pass, vn: &VPSieNode) -> impl Future<Output = Result<Removal>> + Send;
+
+    /// Looks the machine of `vn` up directly by `identifier` (recorded when it was first seen), for when a
+    /// listing lacks it: a listing alone never proves a machine gone.
+    fn look_up(&self, pass: &mut Pass, vn: &VPSieNode, identifier: &str)
+    -> impl Future<Output = Result<Lookup>> + Send;
 }

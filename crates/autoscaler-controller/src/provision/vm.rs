@@ -1,9 +1,9 @@
 //! Plain VPSie VMs that join the cluster through their cloud-init user data.
 
 use autoscaler_api::VPSieNode;
-use vpsie_client::{CreateOutcome, CreateVmRequest, DeleteOutcome, Ownership, Secret, VmLookup};
+use vpsie_client::{CreateOutcome, CreateVmRequest, DeleteOutcome, Ownership, Secret, Vm, VmLookup};
 
-use super::{Instance, Machine, Pass, Provisioner, Removal, vm_provider_ids};
+use super::{Instance, Lookup, Machine, Pass, Provisioner, Removal, vm_provider_ids};
 use crate::error::{Error, Result};
 
 /// The VM backend for the VPSieNodes of one NodeGroup.
@@ -34,22 +34,38 @@ impl VmBackend {
     }
 }
 
+fn instance(vm: &Vm) -> Instance {
+    Instance {
+        id: vm.id,
+        identifier: vm.identifier.clone(),
+        hostname: vm.hostname.clone(),
+        public_ip: Some(vm.default_ip.clone()).filter(|ip| !ip.is_empty()),
+        private_ip: vm.private_ip.clone().filter(|ip| !ip.is_empty()),
+        ready: vm.is_ready(),
+        provider_ids: vm_provider_ids(&vm.identifier, &vm.hostname),
+    }
+}
+
 impl Provisioner for VmBackend {
     async fn find(&self, pass: &mut Pass, vn: &VPSieNode) -> Result<Machine> {
         let fleet = pass.fleet().await?;
         Ok(match fleet.find(&vn.spec.hostname).map(|v| &v.lookup) {
             None => Machine::NotListed,
             Some(VmLookup::Pending(_)) => Machine::Pending,
-            Some(VmLookup::Created(vm)) => Machine::Active(Instance {
-                id: vm.id,
-                identifier: vm.identifier.clone(),
-                hostname: vm.hostname.clone(),
-                public_ip: Some(vm.default_ip.clone()).filter(|ip| !ip.is_empty()),
-                private_ip: vm.private_ip.clone().filter(|ip| !ip.is_empty()),
-                ready: vm.is_ready(),
-                provider_ids: vm_provider_ids(&vm.identifier, &vm.hostname),
-            }),
+            Some(VmLookup::Created(vm)) => Machine::Active(instance(vm)),
         })
+    }
+
+    async fn look_up(&self, pass: &mut Pass, vn: &VPSieNode, identifier: &str) -> Result<Lookup> {
+        match pass.client().get_vm(identifier).await {
+            Ok(detail) if !detail.vm.is_deleted && detail.vm.hostname.eq_ignore_ascii_case(&vn.spec.hostname) => {
+                Ok(Lookup::Found(instance(&detail.vm)))
+            }
+            // Deleted, or the identifier now names another host: not this node's VM.
+            Ok(_) => Ok(Lookup::NotFound),
+            Err(e) if e.is_not_found() => Ok(Lookup::NotFound),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn create(&self, pass: &mut Pass, vn: &VPSieNode, user_data: Option<Secret>) -> Result<()> {

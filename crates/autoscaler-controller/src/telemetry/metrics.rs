@@ -105,6 +105,8 @@ pub const PENDING_TO_CREATE: &str = name!("pending_pod_to_create_seconds");
 pub const ORPHANS_DELETED: &str = name!("orphans_deleted_total");
 /// Seconds from VPSieNode creation to its Node Ready, by `nodegroup`.
 pub const PROVISIONING_DURATION: &str = name!("provisioning_duration_seconds");
+/// VPSie VM listings not believed because they lacked too many known VMs.
+pub const LISTING_DISTRUSTED: &str = name!("vpsie_listing_distrusted_total");
 
 /// Every family, in the order `docs/metrics.md` lists them.
 pub const FAMILIES: &[Family] = &[
@@ -337,6 +339,13 @@ pub const FAMILIES: &[Family] = &[
         kind: Kind::Histogram,
         labels: &["nodegroup"],
         help: "Seconds from a VPSieNode's creation to its Node Ready.",
+        recorded_by: Some("node lifecycle, per event"),
+    },
+    Family {
+        name: LISTING_DISTRUSTED,
+        kind: Kind::Counter,
+        labels: &[],
+        help: "VPSie VM listings not believed because they lacked at least half (and at least 2) of the VMs seen running.",
         recorded_by: Some("node lifecycle, per event"),
     },
 ];

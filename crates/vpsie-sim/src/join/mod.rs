@@ -7,7 +7,8 @@
 //! boots and never joins, as in real life. Registration is retried while the apiserver is unreachable or
 //! answers 429/5xx, as a kubelet retries. Managed-cluster nodes join with `vpsie://<identifier>` (VPSie
 //! installs their kubelet). Deleting the VM does not delete the Node: kwok stops managing it and its Ready
-//! condition turns Unknown, as when a kubelet vanishes.
+//! condition turns Unknown, as when a kubelet vanishes. Powering a VM off stops its Node's heartbeats (the
+//! controller-manager marks it Unknown after its grace period); powering it on makes it Ready again.
 
 mod kubelet_args;
 
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 
 pub use kubelet_args::{KubeletArgs, NoJoin, RegisterTaint};
 
-use crate::boot::{BootHook, BootedVm};
+use crate::boot::{BootHook, BootedVm, PoweredVm};
 
 /// kwok manages Nodes carrying this annotation (testenv starts kwok with this selector).
 pub const KWOK_ANNOTATION: &str = "kwok.x-k8s.io/node";
@@ -38,6 +39,16 @@ const MAX_PODS: &str = "110";
 pub struct ClusterJoin {
     client: Client,
     runtime: tokio::runtime::Handle,
+    /// Identifiers of VMs deleted while their registration may still be retrying: a deleted VM's kubelet
+    /// is gone and must not register afterwards.
+    deleted: Deleted,
+}
+
+/// Identifiers of deleted VMs, shared with registration tasks.
+type Deleted = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
+fn is_deleted(deleted: &Deleted, identifier: &str) -> bool {
+    deleted.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(identifier)
 }
 
 impl std::fmt::Debug for ClusterJoin {
@@ -49,7 +60,7 @@ impl std::fmt::Debug for ClusterJoin {
 impl ClusterJoin {
     /// A joiner for the cluster of `client`; must be made inside a Tokio runtime, where its work runs.
     pub fn new(client: Client) -> Self {
-        Self { client, runtime: tokio::runtime::Handle::current() }
+        Self { client, runtime: tokio::runtime::Handle::current(), deleted: Deleted::default() }
     }
 }
 
@@ -140,14 +151,27 @@ impl BootHook for ClusterJoin {
         };
         let nodes: Api<Node> = Api::all(self.client.clone());
         let delay = vm.join_delay;
-        let hostname = vm.hostname.clone();
+        let (hostname, identifier, deleted) = (vm.hostname.clone(), vm.identifier.clone(), self.deleted.clone());
         self.runtime.spawn(async move {
             tokio::time::sleep(delay).await;
-            register(&nodes, &node, &hostname).await;
+            let registration =
+                Registration { nodes: &nodes, node: &node, hostname: &hostname, identifier: &identifier };
+            registration.run(&deleted).await;
+        });
+    }
+
+    fn vm_powered(&self, vm: &PoweredVm, on: bool) {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let vm = vm.clone();
+        self.runtime.spawn(async move {
+            if let Err(e) = kubelet_powered(&nodes, &vm, on).await {
+                tracing::warn!(node = %vm.hostname, on, error = %e, "could not make the Node follow its VM's power");
+            }
         });
     }
 
     fn vm_deleted(&self, vm: &BootedVm) {
+        self.deleted.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(vm.identifier.clone());
         let nodes: Api<Node> = Api::all(self.client.clone());
         let name = vm.hostname.to_ascii_lowercase();
         let identifier = vm.identifier.clone();
@@ -164,27 +188,82 @@ const REGISTER_FOR: std::time::Duration = std::time::Duration::from_secs(300);
 /// The pause between registration attempts (the kubelet's own backoff tops out at 7 s).
 const REGISTER_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Creates the Node, retrying as a kubelet does while the apiserver is unreachable, slow or refuses for a
-/// while (a frozen or restarting control plane must not leave a booted VM without its Node).
-async fn register(nodes: &Api<Node>, node: &Node, hostname: &str) {
-    let started = tokio::time::Instant::now();
-    let mut attempts = 0u32;
-    loop {
-        attempts += 1;
-        match nodes.create(&PostParams::default(), node).await {
-            Ok(_) => return tracing::info!(%hostname, attempts, "VM joined the cluster as a Node"),
-            Err(kube::Error::Api(e)) if e.code == 409 => return tracing::info!(%hostname, "Node already registered"),
+/// One VM's Node registration.
+struct Registration<'a> {
+    nodes: &'a Api<Node>,
+    node: &'a Node,
+    hostname: &'a str,
+    identifier: &'a str,
+}
+
+impl Registration<'_> {
+    /// Creates the Node, retrying as a kubelet does while the apiserver is unreachable, slow or refuses for
+    /// a while (a frozen or restarting control plane must not leave a booted VM without its Node). Stops
+    /// once the VM is deleted; a Node created just as its VM was deleted is left as a deleted VM's is.
+    async fn run(&self, deleted: &Deleted) {
+        let started = tokio::time::Instant::now();
+        let mut attempts = 0u32;
+        while !is_deleted(deleted, self.identifier) {
+            attempts += 1;
+            if !self.attempt(attempts, started).await {
+                break;
+            }
+            tokio::time::sleep(REGISTER_RETRY).await;
+        }
+        if is_deleted(deleted, self.identifier)
+            && let Err(e) = kubelet_gone(self.nodes, &self.hostname.to_ascii_lowercase(), self.identifier).await
+        {
+            tracing::warn!(hostname = %self.hostname, error = %e, "could not mark the Node of a deleted VM NotReady");
+        }
+    }
+
+    /// One try; whether to try again.
+    async fn attempt(&self, attempts: u32, started: tokio::time::Instant) -> bool {
+        let hostname = self.hostname;
+        match self.nodes.create(&PostParams::default(), self.node).await {
+            Ok(_) => {
+                tracing::info!(%hostname, attempts, "VM joined the cluster as a Node");
+                false
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                tracing::info!(%hostname, "Node already registered");
+                false
+            }
             // A refusal (invalid Node, forbidden) does not heal by waiting.
             Err(kube::Error::Api(e)) if (400..500).contains(&e.code) && e.code != 429 => {
-                return tracing::warn!(%hostname, error = %e, "VM could not register its Node");
+                tracing::warn!(%hostname, error = %e, "VM could not register its Node");
+                false
             }
             Err(e) if started.elapsed() >= REGISTER_FOR => {
-                return tracing::warn!(%hostname, attempts, error = %e, "VM gave up registering its Node");
+                tracing::warn!(%hostname, attempts, error = %e, "VM gave up registering its Node");
+                false
             }
-            Err(e) => tracing::info!(%hostname, attempts, error = %e, "Node registration failed; retrying"),
+            Err(e) => {
+                tracing::info!(%hostname, attempts, error = %e, "Node registration failed; retrying");
+                true
+            }
         }
-        tokio::time::sleep(REGISTER_RETRY).await;
     }
+}
+
+/// A powered-off VM's kubelet stops posting status: the simulator takes kwok's annotation off the Node, so
+/// kwok stops its heartbeats and the controller-manager marks it `Unknown` after its grace period (40 s
+/// here), as for a dead kubelet. Powered on again, the annotation returns and kwok reports it Ready, as a
+/// kubelet that starts again does. Only a Node this VM registered (by the identifier annotation) is
+/// touched.
+async fn kubelet_powered(nodes: &Api<Node>, vm: &PoweredVm, on: bool) -> Result<(), kube::Error> {
+    let name = vm.hostname.to_ascii_lowercase();
+    let Some(node) = nodes.get_opt(&name).await? else {
+        return Ok(());
+    };
+    let ours = node.metadata.annotations.as_ref().and_then(|a| a.get(VM_ANNOTATION)).map(String::as_str);
+    if ours != Some(vm.identifier.as_str()) {
+        return Ok(());
+    }
+    let value = if on { json!("fake") } else { serde_json::Value::Null };
+    let patch = json!({ "metadata": { "annotations": { KWOK_ANNOTATION: value } } });
+    nodes.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+    Ok(())
 }
 
 /// What a vanished kubelet leaves: kwok no longer heartbeats the Node and Ready is Unknown. Only a Node

@@ -225,11 +225,33 @@ async fn inject_faults(State(sim): Shared, req: Request, next: Next) -> Response
             bad_gateway()
         }
         FaultKind::Swallowed => done(),
+        FaultKind::PartialListing { keep_percent } => partial_listing(next.run(req).await, keep_percent).await,
     };
     if let Ok(v) = label.parse() {
         response.headers_mut().insert(FAULT_HEADER, v);
     }
     response
+}
+
+/// Keeps the first `keep_percent` percent of a list answer's `data`; anything else passes unchanged.
+async fn partial_listing(response: Response, keep_percent: u8) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return http_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let Some(list) = value.get_mut("data").and_then(Value::as_array_mut) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let keep = list.len() * usize::from(keep_percent.min(100)) / 100;
+    list.truncate(keep);
+    if let Some(total) = value.get_mut("total").filter(|t| t.is_number()) {
+        *total = Value::from(keep);
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(value.to_string()))
 }
 
 fn bad_gateway() -> Response {

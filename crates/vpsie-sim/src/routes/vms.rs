@@ -190,9 +190,20 @@ async fn add_tags(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Respon
 }
 
 async fn power_on(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    with_vm(&sim, &headers, &body, |vm, _| vm.power = true)
+    set_power(&sim, &headers, &body, true)
 }
 
 async fn power_off(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    with_vm(&sim, &headers, &body, |vm, _| vm.power = false)
+    set_power(&sim, &headers, &body, false)
+}
+
+/// A joined VM's Node follows its power (through the boot hook), as a kubelet stops and starts with it.
+fn set_power(sim: &Sim, headers: &HeaderMap, body: &Bytes, on: bool) -> Response {
+    let map = fields(headers, body);
+    let id = text(&map, "vmIdentifier").unwrap_or_default();
+    answer(if !id.is_empty() && sim.set_power(&id, on) {
+        Ok(done())
+    } else {
+        Err(Refusal::NotFound("Server not found".into()))
+    })
 }

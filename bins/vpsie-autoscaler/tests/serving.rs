@@ -1,0 +1,173 @@
+//! No harm to serving nodes: what production brings every week must not fail, drain or delete a node that
+//! serves pods. The operator binary under its ServiceAccount, the real control plane, vpsie-sim with
+//! joining VMs (a powered-off VM's Node stops heartbeating and turns NotReady, as a dead kubelet's does);
+//! the simulator's VM list is the ground truth.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use autoscaler_api::VPSieNodePhase;
+use harness::nodes::{apply_group, assert_no_duplicate_or_leak, events_with, phase, tail, vpsienodes, wait_ready};
+use harness::workload::{NS, Watcher, deployment, pods_of, running};
+use harness::{Env, Operator, exclusive, holds_within};
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::PostParams;
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use vpsie_sim::{FaultKind, FaultRule};
+
+const TOKEN: &str = "tok-serving-7d1e40c2";
+
+/// What must not change: the group's VPSieNodes (none failed or going), the pods (by uid, on their node,
+/// none deleted) and the simulator's VMs (by identifier).
+#[derive(Debug, PartialEq)]
+struct Serving {
+    vpsienodes: Vec<String>,
+    pods: BTreeMap<String, String>,
+    vms: Vec<String>,
+}
+
+async fn serving(env: &Env) -> (Serving, Vec<String>) {
+    let mut problems = Vec::new();
+    let vns = vpsienodes(env, "web").await;
+    for v in &vns {
+        if v.metadata.deletion_timestamp.is_some() || phase(v) != VPSieNodePhase::Ready {
+            problems.push(format!(
+                "VPSieNode {} is {:?} (deleting: {})",
+                v.name_any(),
+                phase(v),
+                v.metadata.deletion_timestamp.is_some()
+            ));
+        }
+    }
+    let mut pods = BTreeMap::new();
+    for p in pods_of(env, "web").await {
+        if p.metadata.deletion_timestamp.is_some() {
+            problems.push(format!("pod {} is being deleted", p.name_any()));
+        }
+        let node = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+        pods.insert(p.uid().unwrap_or_default(), node);
+    }
+    let mut vpsienodes: Vec<String> = vns.iter().map(ResourceExt::name_any).collect();
+    vpsienodes.sort();
+    let mut vms: Vec<String> = env.sim.dump().vms.iter().map(|v| v.identifier.clone()).collect();
+    vms.sort();
+    (Serving { vpsienodes, pods, vms }, problems)
+}
+
+/// Checks every 500 ms for `lasting` that nothing serving changed; calls `seen` with each Node list.
+async fn untouched_for(env: &Env, op: &Operator, before: &Serving, lasting: Duration, mut seen: impl FnMut(&[Node])) {
+    let started = Instant::now();
+    while started.elapsed() < lasting {
+        let (now, problems) = serving(env).await;
+        assert!(problems.is_empty(), "{problems:?}\n{}", tail(op));
+        assert_eq!(&now, before, "a serving node, pod or VM changed:\n{}", tail(op));
+        seen(&Api::<Node>::all(env.admin.clone()).list(&Default::default()).await.unwrap().items);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn vm_calls(env: &Env) -> usize {
+    env.sim
+        .requests()
+        .iter()
+        .filter(|r| (r.method == "POST" || r.method == "DELETE") && r.path == "/apps/v2/vm")
+        .count()
+}
+
+/// A Ready node older than its provisioning timeout whose VM is restarted (stopped 5 s), then another
+/// stopped for 2 minutes and started again: before, the operator failed the node on the first listing
+/// that caught the VM not running ("not active with an IP within the provisioning timeout") and deleted its
+/// Node with the pods at once, then the VM. Then every VM listing comes back empty for 20 s: before, one
+/// such listing failed every node as "gone". Nothing may be failed, drained or deleted; the PDB holds; the
+/// operator says why it did not believe the listing.
+#[tokio::test]
+async fn a_restarted_vm_and_an_empty_vm_listing_fail_drain_and_delete_nothing() {
+    let _serial = exclusive().await;
+    let env = Env::with_nodes(TOKEN).await;
+    let _logs = env.logs_on_panic();
+    testenv::create_namespace(&env.admin, NS).await.unwrap();
+    let op = Operator::start(&env, "serving-0", &["--leader-elect=false", "--log-format", "text"]);
+    op.wait_ready(Duration::from_secs(60)).await;
+    // provisioningTimeoutSeconds 60 (the CRD's minimum) and registrationTimeoutSeconds 60.
+    apply_group(&env, "web", 2, 4, json!({ "cooldownSeconds": 0 })).await;
+    wait_ready(&env, &op, "web", 2, Duration::from_secs(90)).await;
+    deployment(&env, "web", 6, ("250m", "256Mi"), json!({}), None).await;
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": { "name": "web", "namespace": NS },
+        "spec": { "maxUnavailable": 1, "selector": { "matchLabels": { "app": "web" } } }
+    }))
+    .unwrap();
+    Api::<PodDisruptionBudget>::namespaced(env.admin.clone(), NS).create(&PostParams::default(), &pdb).await.unwrap();
+    let all_running = holds_within(Duration::from_secs(90), || async {
+        let pods = pods_of(&env, "web").await;
+        pods.len() == 6 && pods.iter().all(running)
+    })
+    .await;
+    assert!(all_running, "6 pods not Running on the 2 nodes:\n{}", tail(&op));
+    let watcher = Watcher::start(&env, "web", 6);
+
+    // Older than the provisioning timeout: the case that used to fail.
+    let oldest = vpsienodes(&env, "web")
+        .await
+        .iter()
+        .filter_map(|v| v.status.as_ref().and_then(|s| s.created_at.as_ref()).map(|t| t.0))
+        .max()
+        .unwrap();
+    let age = jiff::Timestamp::now().duration_since(oldest).as_secs();
+    if age < 65 {
+        tokio::time::sleep(Duration::from_secs((65 - age).unsigned_abs())).await;
+    }
+    let (before, problems) = serving(&env).await;
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(before.pods.len(), 6);
+    let calls = vm_calls(&env);
+    let hosts: Vec<String> = env.sim.dump().vms.iter().map(|v| v.hostname.clone()).collect();
+    let (a, b) = (hosts[0].clone(), hosts[1].clone());
+
+    // A restart: stopped for 5 s, then started.
+    assert!(env.sim.set_power(&a, false));
+    untouched_for(&env, &op, &before, Duration::from_secs(5), |_| {}).await;
+    assert!(env.sim.set_power(&a, true));
+    // Stopped for 2 minutes: its Node turns NotReady (no kubelet), and still nothing is removed.
+    assert!(env.sim.set_power(&b, false));
+    let mut b_not_ready = false;
+    untouched_for(&env, &op, &before, Duration::from_secs(120), |nodes| {
+        b_not_ready |= nodes.iter().any(|n| n.name_any() == b && !testenv::node_ready(n));
+    })
+    .await;
+    assert!(b_not_ready, "the stopped VM's Node never turned NotReady: the scenario did not happen");
+    assert!(env.sim.set_power(&b, true));
+    let back = holds_within(Duration::from_secs(60), || async {
+        Api::<Node>::all(env.admin.clone()).get(&b).await.is_ok_and(|n| testenv::node_ready(&n))
+    })
+    .await;
+    assert!(back, "the restarted VM's Node did not turn Ready again");
+    println!("VM {a} stopped 5 s and VM {b} stopped 2 minutes: no node failed, drained or deleted");
+
+    // Every VM listing empty for 20 s.
+    env.sim.add_fault(FaultRule::new(Some("GET"), "/apps/v2/vm", FaultKind::PartialListing { keep_percent: 0 }));
+    let empty_since = Instant::now();
+    untouched_for(&env, &op, &before, Duration::from_secs(20), |_| {}).await;
+    env.sim.clear_faults();
+    let empties = env.sim.requests().iter().filter(|r| r.fault.as_deref() == Some("partial_listing")).count();
+    assert!(empties > 0, "no listing was emptied: the scenario did not happen");
+    let said = events_with(&env, "VpsieListingDistrusted").await;
+    assert!(said.iter().any(|n| n.contains("lacks 2 of the 2 VMs")), "no Event says why: {said:?}\n{}", tail(&op));
+    let distrusted = op.metric("vpsie_autoscaler_vpsie_listing_distrusted_total").await.unwrap_or(0.0);
+    assert!(distrusted >= 1.0, "metric not counted: {distrusted}");
+    untouched_for(&env, &op, &before, Duration::from_secs(5), |_| {}).await;
+    println!(
+        "{empties} empty VM listings over {:.0}s: distrusted {distrusted} time(s), nothing removed; Event: {}",
+        empty_since.elapsed().as_secs_f64(),
+        said[0]
+    );
+
+    assert_eq!(vm_calls(&env), calls, "a VM was created or deleted:\n{}", tail(&op));
+    assert_eq!(*watcher.min_available.lock().unwrap(), Some(6), "a pod stopped running");
+    assert_no_duplicate_or_leak(&env, "web").await;
+}
