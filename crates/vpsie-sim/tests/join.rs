@@ -104,16 +104,21 @@ async fn a_powered_off_vm_goes_not_ready_and_comes_back_when_powered_on() {
     node(&nodes, "join-power-1", "Node join-power-1 Ready", |n| ready(n).as_deref() == Some("True")).await;
     assert!(sim.set_power("join-power-1", false));
     let off = std::time::Instant::now();
-    let down = testenv::wait_for("Node join-power-1 Unknown", Duration::from_secs(120), || async {
+    // The controller-manager marks it Unknown, then taints it unreachable.
+    let unreachable = |n: &Node| {
+        n.spec
+            .as_ref()
+            .and_then(|s| s.taints.as_ref())
+            .is_some_and(|t| t.iter().any(|t| t.key == "node.kubernetes.io/unreachable"))
+    };
+    testenv::wait_for("Node join-power-1 Unknown and unreachable", Duration::from_secs(120), || async {
         Ok(match nodes.get_opt("join-power-1").await? {
-            Some(n) if ready(&n).as_deref() == Some("Unknown") => Ok(n),
-            other => Err(format!("{:?}", other.as_ref().and_then(ready))),
+            Some(n) if ready(&n).as_deref() == Some("Unknown") && unreachable(&n) => Ok(()),
+            other => Err(format!("{:?}", other.as_ref().map(|n| (ready(n), unreachable(n))))),
         })
     })
     .await
     .expect("NotReady after the power-off");
-    let unreachable = down.spec.unwrap_or_default().taints.unwrap_or_default();
-    assert!(unreachable.iter().any(|t| t.key == "node.kubernetes.io/unreachable"), "{unreachable:?}");
     println!("powered off: Unknown after {:.0}s", off.elapsed().as_secs_f64());
     assert!(sim.set_power("join-power-1", true));
     node(&nodes, "join-power-1", "Node join-power-1 Ready again", |n| ready(n).as_deref() == Some("True")).await;

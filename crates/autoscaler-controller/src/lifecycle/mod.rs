@@ -40,6 +40,8 @@ const STEADY_LISTING: Duration = Duration::from_secs(30);
 /// VM becoming active is seen up to this much later. Deletions and failures always list afresh: a
 /// finalizer is released only on a listing made after the delete.
 const GROWING_LISTING: Duration = Duration::from_secs(2);
+/// How long a listing serves passes while a VM seen before is missing from listings.
+const MISSING_LISTING: Duration = Duration::from_secs(5);
 
 /// What the controller remembers between passes (lost on restart, rebuilt from status and listings).
 #[derive(Debug, Default)]
@@ -63,11 +65,24 @@ pub struct Memory {
 }
 
 /// A VM seen before that listings lack: since when, and the last direct lookup.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct MissingVm {
     since: jiff::Timestamp,
-    /// When it was last looked up, and whether that lookup found no VM.
-    looked_up: Option<(tokio::time::Instant, bool)>,
+    /// When it was last looked up, and what that lookup said.
+    looked_up: Option<(tokio::time::Instant, Looked)>,
+    /// Since when lookups have failed without an answer (cleared by any answer).
+    failing_since: Option<jiff::Timestamp>,
+}
+
+/// What the last lookup of a missing VM said.
+#[derive(Debug, Clone)]
+enum Looked {
+    /// The VM exists: the listing is incomplete.
+    Found(crate::provision::Instance),
+    /// No such VM.
+    NotFound,
+    /// The lookup failed (no answer about the VM).
+    Failed,
 }
 
 /// Shared between passes and drain tasks.
@@ -114,6 +129,8 @@ impl Shared {
             self.with(|m| {
                 m.written.clear();
                 m.requested.clear();
+                // Since-when memories are from before; another replica acted meanwhile.
+                m.missing.clear();
             });
         }
     }
@@ -161,10 +178,16 @@ pub async fn pass(ctx: &Context, shared: &Shared) -> Duration {
     // while nodes are being created.
     let going = all
         .iter()
-        .any(|v| v.metadata.deletion_timestamp.is_some() || shared.status_of(v).phase == VPSieNodePhase::Failed)
-        || listing::any_missing(shared, &all);
+        .any(|v| v.metadata.deletion_timestamp.is_some() || shared.status_of(v).phase == VPSieNodePhase::Failed);
     let steady = all.iter().all(|v| shared.status_of(v).phase == VPSieNodePhase::Ready);
-    let fresh_for = if steady { STEADY_LISTING } else { GROWING_LISTING };
+    let fresh_for = if listing::any_missing(shared, &all) {
+        // A VM is missing: confirm with fresh listings, but not on every Node event.
+        MISSING_LISTING
+    } else if steady {
+        STEADY_LISTING
+    } else {
+        GROWING_LISTING
+    };
     let recent =
         shared.with(|m| m.listing.as_ref().filter(|(at, _)| at.elapsed() < fresh_for).map(|(at, f)| (*at, f.clone())));
     let mut pass = Pass::new(client);
@@ -194,8 +217,8 @@ pub async fn pass(ctx: &Context, shared: &Shared) -> Duration {
             Err(e) => {
                 metrics::counter!(RECONCILE_ERRORS, "controller" => "vpsienode", "error" => e.metric_label())
                     .increment(1);
-                tracing::warn!(error = %e, "listing VPSie VMs failed; lifecycle pass retried");
-                return reconcile::AFTER_ERROR;
+                tracing::warn!(error = %e, "listing VPSie VMs failed; VM nodes wait for the next pass");
+                pass.listing_failed = true;
             }
         }
     }

@@ -79,8 +79,11 @@ pub struct Missing {
     /// The first pass of the current run of passes that missed it (in memory: a restart starts the clock
     /// again, which only waits longer).
     pub since: Timestamp,
-    /// A direct lookup of the VM by its identifier answered "not found" in this pass.
+    /// The last direct lookup of the VM by its identifier answered "not found".
     pub confirmed: bool,
+    /// This pass's listing was distrusted (it lacked too many known VMs): a VM is then gone only after
+    /// [`GONE_GRACE_DISTRUSTED`].
+    pub listing_distrusted: bool,
 }
 
 /// The group's timeouts.
@@ -161,6 +164,9 @@ pub const LISTING_GRACE: SignedDuration = SignedDuration::from_secs(60);
 /// identifier, before it counts as gone. One listing is not enough: a truncated or empty answer from
 /// VPSie would otherwise fail (and delete) serving nodes.
 pub const GONE_GRACE: SignedDuration = SignedDuration::from_secs(120);
+/// The same while listings are distrusted: many VMs missing at once is more likely a broken answer than
+/// many deletions, but VMs really deleted (by hand, a lost host) must not be waited for forever.
+pub const GONE_GRACE_DISTRUSTED: SignedDuration = SignedDuration::from_secs(600);
 
 fn elapsed(since: Option<Timestamp>, now: Timestamp) -> SignedDuration {
     since.map_or(SignedDuration::ZERO, |t| now.duration_since(t))
@@ -263,19 +269,26 @@ fn next_active(o: &Observed<'_>) -> Step {
 /// A VM seen before is missing from this pass's listing: gone only once a direct lookup found none and it
 /// has been missing for [`GONE_GRACE`].
 fn gone_or_wait(o: &Observed<'_>) -> Step {
-    match o.missing {
-        Some(m) if m.confirmed && o.now.duration_since(m.since) >= GONE_GRACE => Step::Fail(format!(
+    // A Ready Node is a running kubelet on that machine, whatever VPSie answers.
+    if o.node.is_some_and(|n| n.ready) {
+        return wait("VPSie does not list the VM, but its Node is Ready: not gone", LATER);
+    }
+    let Some(m) = o.missing.filter(|m| m.confirmed) else {
+        return wait("VPSie's list lacks the VM, but it is not known to be gone; looking again", SOON);
+    };
+    let grace = if m.listing_distrusted { GONE_GRACE_DISTRUSTED } else { GONE_GRACE };
+    let missing_for = o.now.duration_since(m.since);
+    if missing_for >= grace {
+        Step::Fail(format!(
             "the VM is gone: VPSie has not listed it for {}s and a lookup by its identifier finds no VM",
-            o.now.duration_since(m.since).as_secs()
-        )),
-        Some(m) if m.confirmed => {
-            let left = o.now.duration_until(m.since + GONE_GRACE).unsigned_abs();
-            wait(
-                "VPSie no longer lists the VM and a lookup finds none; confirming before it counts as gone",
-                left.min(LATER),
-            )
-        }
-        _ => wait("VPSie's list lacks the VM, but it is not known to be gone; looking again", SOON),
+            missing_for.as_secs()
+        ))
+    } else {
+        let left = o.now.duration_until(m.since + grace).unsigned_abs();
+        wait(
+            "VPSie no longer lists the VM and a lookup finds none; confirming before it counts as gone",
+            left.min(LATER),
+        )
     }
 }
 

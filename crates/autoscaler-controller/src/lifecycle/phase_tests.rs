@@ -4,7 +4,9 @@
 use autoscaler_api::VPSieNodePhase as P;
 use jiff::{SignedDuration, Timestamp};
 
-use super::phase::{DrainState, GONE_GRACE, Missing, NodeView, Observed, Recorded, Step, Timeouts, next};
+use super::phase::{
+    DrainState, GONE_GRACE, GONE_GRACE_DISTRUSTED, Missing, NodeView, Observed, Recorded, Step, Timeouts, next,
+};
 use crate::provision::{Instance, Machine};
 
 const T0: i64 = 1_800_000_000;
@@ -65,7 +67,12 @@ impl Case {
     }
     /// Missing from the listings since `since`; `confirmed` when a lookup found no VM.
     fn missing(mut self, since: i64, confirmed: bool) -> Self {
-        self.missing = Some(Missing { since: at(since), confirmed });
+        self.missing = Some(Missing { since: at(since), confirmed, listing_distrusted: false });
+        self
+    }
+    /// As [`Case::missing`], while listings are distrusted.
+    fn missing_distrusted(mut self, since: i64, confirmed: bool) -> Self {
+        self.missing = Some(Missing { since: at(since), confirmed, listing_distrusted: true });
         self
     }
     fn at(mut self, secs: i64) -> Self {
@@ -175,13 +182,20 @@ fn missing_labels_are_put_back_and_a_ready_node_stays_ready() {
 /// been missing for the grace period.
 #[test]
 fn a_seen_vm_missing_from_a_listing_is_gone_only_after_a_lookup_and_the_grace_confirm_it() {
-    let ready = || Case::new(P::Ready, Machine::NotListed).node(node(true, false));
+    let ready = || Case::new(P::Ready, Machine::NotListed).node(node(false, false));
     assert!(is_wait(&ready().step()), "one listing, no lookup yet");
     assert!(is_wait(&ready().missing(0, false).at(10_000).step()), "the lookup failed or was not made: never gone");
     let grace = GONE_GRACE.as_secs();
     let confirming = ready().missing(100, true).at(100 + grace - 1).step();
     assert!(matches!(&confirming, Step::Wait { why, .. } if why.contains("confirming")), "{confirming:?}");
     assert!(is_fail(&ready().missing(100, true).at(100 + grace).step(), "VM is gone"));
+    // A Ready Node is a running kubelet: never gone, whatever VPSie answers.
+    let serving = Case::new(P::Ready, Machine::NotListed).node(node(true, false)).missing(0, true).at(10_000);
+    assert!(is_wait(&serving.step()));
+    // While listings are distrusted, a VM really gone still fails, after the longer grace.
+    let distrusted = GONE_GRACE_DISTRUSTED.as_secs();
+    assert!(is_wait(&ready().missing_distrusted(100, true).at(100 + distrusted - 1).step()));
+    assert!(is_fail(&ready().missing_distrusted(100, true).at(100 + distrusted).step(), "VM is gone"));
     for phase in [P::Provisioned, P::Joining] {
         assert!(is_wait(&Case::new(phase, Machine::NotListed).at(25).step()), "{phase:?}");
     }

@@ -15,7 +15,7 @@ use vpsie_client::Secret;
 use super::matching::{Index, find_node, node_labels, node_taints, view, with_group_taints};
 use super::phase::{DrainState, Missing, NodeView, Observed, Recorded, Step, Timeouts, next};
 use super::status::{FailureKind, advanced, failed, set_finalizer, write};
-use super::{MissingVm, Shared};
+use super::{Looked, MissingVm, Shared};
 use crate::audit::Action;
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -31,6 +31,8 @@ pub(super) const AFTER_ERROR: Duration = Duration::from_secs(5);
 const LABEL_AGAIN: Duration = Duration::from_secs(2);
 /// How often a VM that listings lack is looked up directly.
 const LOOKUP_EVERY: Duration = Duration::from_secs(5);
+/// The same while listings are distrusted (then many VMs may be missing at once).
+const LOOKUP_EVERY_DISTRUSTED: Duration = Duration::from_secs(30);
 /// Retry delays of a blocked drain: doubled per failure up to the cap.
 const DRAIN_RETRY_FIRST: Duration = Duration::from_secs(10);
 const DRAIN_RETRY_CAP: Duration = Duration::from_secs(300);
@@ -112,9 +114,13 @@ impl Backend {
 }
 
 /// A machine seen before (its identifier recorded) that this pass's listing lacks is not believed gone on
-/// the listing's word: it is looked up directly (at most every [`LOOKUP_EVERY`]), and how long it has been
-/// missing is remembered. A lookup that finds it replaces the listing's answer.
+/// the listing's word: it is looked up directly (at most every [`LOOKUP_EVERY`], or
+/// [`LOOKUP_EVERY_DISTRUSTED`] while listings are distrusted), and how long it has been missing is
+/// remembered. A lookup that finds it replaces the listing's answer; lookups that keep failing are said
+/// in an Event once they have failed for [`super::phase::GONE_GRACE`].
+#[allow(clippy::too_many_arguments)]
 async fn confirm_absence(
+    ctx: &Context,
     shared: &Shared,
     pass: &mut Pass,
     backend: &Backend,
@@ -128,36 +134,47 @@ async fn confirm_absence(
         shared.with(|m| m.missing.remove(&uid));
         return (machine, None);
     };
-    let memo = shared.with(|m| *m.missing.entry(uid.clone()).or_insert(MissingVm { since: now, looked_up: None }));
-    let unconfirmed = Some(Missing { since: memo.since, confirmed: false });
-    if pass.listing_distrusted {
-        return (machine, unconfirmed);
-    }
-    if let Some((at, not_found)) = memo.looked_up.filter(|(at, _)| at.elapsed() < LOOKUP_EVERY) {
-        tracing::trace!(vpsienode = %vn.name_any(), ago_ms = at.elapsed().as_millis() as u64, "recent lookup reused");
-        return (machine, Some(Missing { since: memo.since, confirmed: not_found }));
-    }
-    let looked = backend.look_up(pass, vn, identifier).await;
-    let not_found = matches!(looked, Ok(Lookup::NotFound));
-    shared.with(|m| {
-        if let Some(e) = m.missing.get_mut(&uid) {
-            e.looked_up = Some((tokio::time::Instant::now(), not_found));
-        }
+    let memo = shared.with(|m| {
+        m.missing.entry(uid.clone()).or_insert(MissingVm { since: now, looked_up: None, failing_since: None }).clone()
     });
+    let distrusted = pass.listing_distrusted;
+    let every = if distrusted { LOOKUP_EVERY_DISTRUSTED } else { LOOKUP_EVERY };
+    let looked = match memo.looked_up.filter(|(at, _)| at.elapsed() < every) {
+        Some((_, recent)) => recent,
+        None => {
+            let looked = match backend.look_up(pass, vn, identifier).await {
+                Ok(Lookup::Found(instance)) => Looked::Found(instance),
+                Ok(Lookup::NotFound) => Looked::NotFound,
+                Err(e) => {
+                    tracing::warn!(vpsienode = %vn.name_any(), vm = identifier, error = %e, "looking up a VM VPSie does not list failed");
+                    Looked::Failed
+                }
+            };
+            let failing_since = matches!(looked, Looked::Failed).then(|| memo.failing_since.unwrap_or(now));
+            shared.with(|m| {
+                if let Some(e) = m.missing.get_mut(&uid) {
+                    e.looked_up = Some((tokio::time::Instant::now(), looked.clone()));
+                    e.failing_since = failing_since;
+                }
+            });
+            if let Some(since) = failing_since.filter(|t| now.duration_since(*t) >= super::phase::GONE_GRACE) {
+                let note = format!(
+                    "VPSie does not list VM {identifier} of this node, and looking it up has failed since {since}; \
+                     the node is neither failed nor released until VPSie answers"
+                );
+                ctx.events.publish(&vn.object_ref(&()), true, "VmLookupFailing", "Lifecycle", &note).await;
+            }
+            looked
+        }
+    };
+    let missing = |confirmed| Some(Missing { since: memo.since, confirmed, listing_distrusted: distrusted });
     match looked {
-        Ok(Lookup::Found(instance)) => {
-            tracing::info!(vpsienode = %vn.name_any(), vm = identifier, "VPSie's list lacks the VM, but a lookup finds it");
-            shared.with(|m| m.missing.remove(&uid));
+        Looked::Found(instance) => {
+            tracing::debug!(vpsienode = %vn.name_any(), vm = identifier, "VPSie's list lacks the VM, but a lookup finds it");
             (Machine::Active(instance), None)
         }
-        Ok(Lookup::NotFound) => {
-            tracing::info!(vpsienode = %vn.name_any(), vm = identifier, since = %memo.since, "VPSie lists no VM and a lookup finds none");
-            (machine, Some(Missing { since: memo.since, confirmed: true }))
-        }
-        Err(e) => {
-            tracing::warn!(vpsienode = %vn.name_any(), vm = identifier, error = %e, "looking up a VM VPSie does not list failed");
-            (machine, unconfirmed)
-        }
+        Looked::NotFound => (machine, missing(true)),
+        Looked::Failed => (machine, missing(false)),
     }
 }
 
@@ -188,9 +205,12 @@ async fn reconcile_inner(
     let group = ctx.cluster.nodegroups.read().get(vn.spec.node_group_name.as_str()).map(|e| e.group.clone());
     let status = shared.status_of(vn);
     let backend = Backend::of(ctx, vn, group.as_ref())?;
+    if pass.listing_failed && matches!(backend, Backend::Vm(_)) {
+        return Ok(AFTER_ERROR);
+    }
     let now = Timestamp::now();
     let machine = backend.find(pass, vn).await?;
-    let (machine, missing) = confirm_absence(shared, pass, &backend, vn, &status, machine, now).await;
+    let (machine, missing) = confirm_absence(ctx, shared, pass, &backend, vn, &status, machine, now).await;
     let labels = node_labels(group.as_ref(), &vn.spec.node_group_name, &vn.spec);
     let taints = node_taints(group.as_ref());
     let node: Option<NodeView> = {
@@ -470,7 +490,8 @@ impl Act<'_> {
                 Ok(Duration::from_secs(1))
             }
             Removal::StillPending => Ok(Duration::from_secs(2)),
-            Removal::NotListed => Ok(Duration::ZERO),
+            // The next pass confirms it gone (a lookup) before the finalizer goes; not at once.
+            Removal::NotListed => Ok(Duration::from_secs(2)),
         }
     }
 }

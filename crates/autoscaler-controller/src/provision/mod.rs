@@ -92,6 +92,8 @@ pub struct Pass {
     /// The listing lacks too many known VMs to be believed about what it lacks (see
     /// `lifecycle::listing`): no VM it lacks is looked up or counted missing in this pass.
     pub listing_distrusted: bool,
+    /// Listing VPSie's VMs failed in this pass (said once): plain-VM nodes wait for the next pass.
+    pub listing_failed: bool,
 }
 
 impl Pass {
@@ -104,6 +106,7 @@ impl Pass {
             groups: HashMap::new(),
             claimed: HashSet::new(),
             listing_distrusted: false,
+            listing_failed: false,
         }
     }
 

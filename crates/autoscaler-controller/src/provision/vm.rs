@@ -58,11 +58,14 @@ impl Provisioner for VmBackend {
 
     async fn look_up(&self, pass: &mut Pass, vn: &VPSieNode, identifier: &str) -> Result<Lookup> {
         match pass.client().get_vm(identifier).await {
-            Ok(detail) if !detail.vm.is_deleted && detail.vm.hostname.eq_ignore_ascii_case(&vn.spec.hostname) => {
+            Ok(detail) if detail.vm.is_deleted || detail.vm.is_terminated => Ok(Lookup::NotFound),
+            Ok(detail) => {
+                // The identifier is the VM's; a host name changed in the VPSie panel does not make it another.
+                if !detail.vm.hostname.eq_ignore_ascii_case(&vn.spec.hostname) {
+                    tracing::warn!(vpsienode = %vn.spec.hostname, vm = identifier, now = %detail.vm.hostname, "the VM's host name changed in VPSie");
+                }
                 Ok(Lookup::Found(instance(&detail.vm)))
             }
-            // Deleted, or the identifier now names another host: not this node's VM.
-            Ok(_) => Ok(Lookup::NotFound),
             Err(e) if e.is_not_found() => Ok(Lookup::NotFound),
             Err(e) => Err(e.into()),
         }
@@ -89,7 +92,15 @@ impl Provisioner for VmBackend {
         Ok(match client.delete_vm_in(fleet, &vn.spec.hostname, &password, &reason).await? {
             DeleteOutcome::Deleted => Removal::Deleted,
             DeleteOutcome::StillPending => Removal::StillPending,
-            DeleteOutcome::NotListed => Removal::NotListed,
+            // Not listed, but seen before (a lookup may have found it): delete by its recorded identifier.
+            DeleteOutcome::NotListed => match vn.status.as_ref().and_then(|s| s.vm_identifier.as_deref()) {
+                Some(identifier) => match client.delete_vm(identifier, &password, &reason).await {
+                    Ok(()) => Removal::Deleted,
+                    Err(e) if e.is_not_found() => Removal::NotListed,
+                    Err(e) => return Err(e.into()),
+                },
+                None => Removal::NotListed,
+            },
         })
     }
 }
