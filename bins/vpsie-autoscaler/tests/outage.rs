@@ -47,6 +47,17 @@ async fn ride_out(env: &Env, op: &mut Operator, lasting: Duration) -> usize {
     most
 }
 
+/// Waits until the simulator holds one VM per VPSieNode of `web`, then checks it: no duplicate, no leak.
+async fn settle(env: &Env, op: &Operator) {
+    let settled = holds_within(Duration::from_secs(30), || async {
+        let vns = vpsienodes(env, "web").await;
+        sim_hostnames(env).len() == vns.len()
+    })
+    .await;
+    assert!(settled, "VMs and VPSieNodes did not settle:\n{}", tail(op));
+    assert_no_duplicate_or_leak(env, "web").await;
+}
+
 #[tokio::test]
 async fn a_vpsie_outage_during_scale_up_and_down_doubles_and_leaks_nothing_and_recovers() {
     let _serial = exclusive().await;
@@ -104,13 +115,7 @@ async fn a_vpsie_outage_during_scale_up_and_down_doubles_and_leaks_nothing_and_r
          answered 502; at most {most} VMs during the storm; all 10 pods Running {:.1}s after it ended",
         recovered.elapsed().as_secs_f64()
     );
-    let settled = holds_within(Duration::from_secs(30), || async {
-        let vns = vpsienodes(&env, "web").await;
-        sim_hostnames(&env).len() == vns.len()
-    })
-    .await;
-    assert!(settled, "VMs and VPSieNodes did not settle:\n{}", tail(&op));
-    assert_no_duplicate_or_leak(&env, "web").await;
+    settle(&env, &op).await;
 
     // Scale-down through the same storm: deletes that fail before or after taking effect.
     outage(&env, "DELETE");
@@ -205,13 +210,7 @@ async fn a_frozen_apiserver_during_a_scale_up_doubles_and_leaks_nothing_and_ever
         restarts.join(", "),
         tail(&op)
     );
-    let settled = holds_within(Duration::from_secs(30), || async {
-        let vns = vpsienodes(&env, "web").await;
-        sim_hostnames(&env).len() == vns.len()
-    })
-    .await;
-    assert!(settled, "VMs and VPSieNodes did not settle:\n{}", tail(&op));
-    assert_no_duplicate_or_leak(&env, "web").await;
+    settle(&env, &op).await;
     assert!(op.child.try_wait().unwrap().is_none(), "the operator exited:\n{}", tail(&op));
     println!(
         "apiserver frozen 30s mid scale-up ({during} VM create requests by then, {} in all, {} VMs); {}; all 20 \

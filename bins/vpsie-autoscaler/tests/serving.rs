@@ -79,11 +79,11 @@ fn vm_calls(env: &Env) -> usize {
         .count()
 }
 
-/// A Ready node older than its provisioning timeout whose VM is restarted (stopped 5 s), then another
-/// stopped for 2 minutes and started again: before, the operator failed the node on the first listing
-/// that caught the VM not running ("not active with an IP within the provisioning timeout") and deleted its
-/// Node with the pods at once, then the VM. Then every VM listing comes back empty for 20 s: before, one
-/// such listing failed every node as "gone". Nothing may be failed, drained or deleted; the PDB holds; the
+/// Every VM listing comes back empty for 20 s: before, one such listing failed every node as "gone". Then,
+/// on Ready nodes older than their provisioning timeout, one VM is restarted (stopped 5 s) while the other
+/// is stopped for 2 minutes and started again: before, the operator failed a node on the first listing
+/// that caught its VM not running ("not active with an IP within the provisioning timeout") and deleted its
+/// Node with the pods at once, then the VM. Nothing may be failed, drained or deleted; the PDB holds; the
 /// operator says why it did not believe the listing.
 #[tokio::test]
 async fn a_restarted_vm_and_an_empty_vm_listing_fail_drain_and_delete_nothing() {
@@ -111,46 +111,14 @@ async fn a_restarted_vm_and_an_empty_vm_listing_fail_drain_and_delete_nothing() 
     assert!(all_running, "6 pods not Running on the 2 nodes:\n{}", tail(&op));
     let watcher = Watcher::start(&env, "web", 6);
 
-    // Older than the provisioning timeout: the case that used to fail.
-    let oldest = vpsienodes(&env, "web")
-        .await
-        .iter()
-        .filter_map(|v| v.status.as_ref().and_then(|s| s.created_at.as_ref()).map(|t| t.0))
-        .max()
-        .unwrap();
-    let age = jiff::Timestamp::now().duration_since(oldest).as_secs();
-    if age < 65 {
-        tokio::time::sleep(Duration::from_secs((65 - age).unsigned_abs())).await;
-    }
     let (before, problems) = serving(&env).await;
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(before.pods.len(), 6);
     let calls = vm_calls(&env);
-    let hosts: Vec<String> = env.sim.dump().vms.iter().map(|v| v.hostname.clone()).collect();
-    let (a, b) = (hosts[0].clone(), hosts[1].clone());
-
-    // A restart: stopped for 5 s, then started.
-    assert!(env.sim.set_power(&a, false));
-    untouched_for(&env, &op, &before, Duration::from_secs(5), |_| {}).await;
-    assert!(env.sim.set_power(&a, true));
-    // Stopped for 2 minutes: its Node turns NotReady (no kubelet), and still nothing is removed.
-    assert!(env.sim.set_power(&b, false));
-    let mut b_not_ready = false;
-    untouched_for(&env, &op, &before, Duration::from_secs(120), |nodes| {
-        b_not_ready |= nodes.iter().any(|n| n.name_any() == b && !testenv::node_ready(n));
-    })
-    .await;
-    assert!(b_not_ready, "the stopped VM's Node never turned NotReady: the scenario did not happen");
-    assert!(env.sim.set_power(&b, true));
-    let back = holds_within(Duration::from_secs(60), || async {
-        Api::<Node>::all(env.admin.clone()).get(&b).await.is_ok_and(|n| testenv::node_ready(&n))
-    })
-    .await;
-    assert!(back, "the restarted VM's Node did not turn Ready again");
-    println!("VM {a} stopped 5 s and VM {b} stopped 2 minutes: no node failed, drained or deleted");
 
     // Every VM listing empty for at least 20 s, and until the operator has said why it does not believe
     // one (a listing serves passes for up to 30 s while every node is Ready, so the first may come late).
+    // First, while the nodes age past their provisioning timeout for the restarts below.
     env.sim.add_fault(FaultRule::new(Some("GET"), "/apps/v2/vm", FaultKind::PartialListing { keep_percent: 0 }));
     let empty_since = Instant::now();
     let mut said = Vec::new();
@@ -166,12 +134,45 @@ async fn a_restarted_vm_and_an_empty_vm_listing_fail_drain_and_delete_nothing() 
     assert!(said.iter().any(|n| n.contains("lacks 2 of the 2 VMs")), "no Event says why: {said:?}\n{}", tail(&op));
     let distrusted = op.metric("vpsie_autoscaler_vpsie_listing_distrusted_total").await.unwrap_or(0.0);
     assert!(distrusted >= 1.0, "metric not counted: {distrusted}");
-    untouched_for(&env, &op, &before, Duration::from_secs(5), |_| {}).await;
     println!(
         "{empties} empty VM listings over {:.0}s: distrusted {distrusted} time(s), nothing removed; Event: {}",
         empty_since.elapsed().as_secs_f64(),
         said[0]
     );
+
+    // Older than the provisioning timeout: the case that used to fail.
+    let oldest = vpsienodes(&env, "web")
+        .await
+        .iter()
+        .filter_map(|v| v.status.as_ref().and_then(|s| s.created_at.as_ref()).map(|t| t.0))
+        .max()
+        .unwrap();
+    let age = jiff::Timestamp::now().duration_since(oldest).as_secs();
+    if age < 65 {
+        untouched_for(&env, &op, &before, Duration::from_secs((65 - age).unsigned_abs()), |_| {}).await;
+    }
+    let hosts: Vec<String> = env.sim.dump().vms.iter().map(|v| v.hostname.clone()).collect();
+    let (a, b) = (hosts[0].clone(), hosts[1].clone());
+
+    // A restart of one VM (stopped for 5 s, then started) while the other stays stopped for 2 minutes: its
+    // Node turns NotReady (no kubelet), and still nothing is removed.
+    assert!(env.sim.set_power(&a, false) && env.sim.set_power(&b, false));
+    untouched_for(&env, &op, &before, Duration::from_secs(5), |_| {}).await;
+    assert!(env.sim.set_power(&a, true));
+    let mut b_not_ready = false;
+    untouched_for(&env, &op, &before, Duration::from_secs(115), |nodes| {
+        b_not_ready |= nodes.iter().any(|n| n.name_any() == b && !testenv::node_ready(n));
+    })
+    .await;
+    assert!(b_not_ready, "the stopped VM's Node never turned NotReady: the scenario did not happen");
+    assert!(env.sim.set_power(&b, true));
+    let back = holds_within(Duration::from_secs(60), || async {
+        Api::<Node>::all(env.admin.clone()).get(&b).await.is_ok_and(|n| testenv::node_ready(&n))
+    })
+    .await;
+    assert!(back, "the restarted VM's Node did not turn Ready again");
+    untouched_for(&env, &op, &before, Duration::from_secs(5), |_| {}).await;
+    println!("VM {a} stopped 5 s and VM {b} stopped 2 minutes: no node failed, drained or deleted");
 
     assert_eq!(vm_calls(&env), calls, "a VM was created or deleted:\n{}", tail(&op));
     assert_eq!(*watcher.min_available.lock().unwrap(), Some(6), "a pod stopped running");

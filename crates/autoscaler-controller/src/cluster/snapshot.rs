@@ -257,8 +257,9 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
         snap.nodes.push(node);
     }
 
-    // In-flight VPSieNodes: asked for, no Node yet, not failing or going away, and not older than both
-    // timeouts together (the lifecycle fails such a node; until it does, it is no capacity to wait for).
+    // In-flight VPSieNodes: asked for, no Node yet, not failing or going away. Each counts in its group's
+    // size for disruption budgets; it is capacity to wait for until the timeout of its phase (the lifecycle
+    // then fails it).
     // One template per group, built at its first in-flight node (without DaemonSet pods: those are fitted
     // to each node's own offering below).
     let mut templates: HashMap<&str, Option<GroupModel>> = HashMap::new();
@@ -267,15 +268,14 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
             continue;
         }
         let Some(ng) = groups.get(&v.spec.node_group_name) else { continue };
-        let budget = i64::from(ng.spec.provisioning_timeout_seconds) + i64::from(ng.spec.registration_timeout_seconds);
-        if v.metadata.creation_timestamp.as_ref().is_some_and(|t| now.as_second() - t.0.as_second() > budget) {
-            continue;
-        }
         let phase = v.status.as_ref().map(|s| s.phase).unwrap_or_default();
         if matches!(phase, VPSieNodePhase::Failed | VPSieNodePhase::Terminating | VPSieNodePhase::Deleting) {
             continue;
         }
         *group_sizes.entry(v.spec.node_group_name.clone()).or_default() += 1;
+        if past_its_phase_timeout(v, ng, now) {
+            continue;
+        }
         let model = templates
             .entry(v.spec.node_group_name.as_str())
             .or_insert_with(|| group_model(ng, catalog, &[], 0, now).ok());
@@ -328,6 +328,25 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
         }
     }
     snap
+}
+
+/// Whether an in-flight VPSieNode is past the timeout of its phase, aged by that phase's own time stamp
+/// (not by the VPSieNode's creation): `Provisioning` from the create intent with the provisioning timeout,
+/// later phases from the VM's activation with the registration timeout. A `Pending` node has sent nothing
+/// yet (its create waits out a VPSie outage, say) and does not age: its pods wait for it instead of being
+/// planned again after the outage.
+fn past_its_phase_timeout(v: &VPSieNode, ng: &NodeGroup, now: jiff::Timestamp) -> bool {
+    let status = v.status.as_ref();
+    let older_than = |at: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>, seconds: i32| {
+        at.is_some_and(|t| now.as_second() - t.0.as_second() > i64::from(seconds))
+    };
+    match status.map(|s| s.phase).unwrap_or_default() {
+        VPSieNodePhase::Pending => false,
+        VPSieNodePhase::Provisioning => {
+            older_than(status.and_then(|s| s.created_at.as_ref()), ng.spec.provisioning_timeout_seconds)
+        }
+        _ => older_than(status.and_then(|s| s.provisioned_at.as_ref()), ng.spec.registration_timeout_seconds),
+    }
 }
 
 #[cfg(test)]

@@ -221,13 +221,29 @@ fn a_node_unready_past_its_registration_timeout_is_not_capacity() {
     let s = build(&c, &catalog(), now());
     assert!(s.nodes.is_empty(), "5 minutes unready with a 2-minute timeout, and not in flight either");
 
-    // A VPSieNode without a Node, older than provisioning + registration timeouts, is not in flight.
+    // A VPSieNode without a Node past the timeout of its phase is not in flight (no capacity to wait for),
+    // aged by the phase's time stamp: the create intent while Provisioning, the VM's activation after.
     let c = cluster_with(nodegroup(json!({"registrationTimeoutSeconds": 120, "provisioningTimeoutSeconds": 60})));
-    let mut old = vpsienode("general-stuck", "id-4-8", "Provisioning");
-    old.metadata.creation_timestamp =
-        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time("2026-12-01T10:01:00Z".parse().unwrap()));
-    c.vpsienodes.insert("general-stuck", old);
-    assert!(build(&c, &catalog(), now()).in_flight.is_empty());
+    let at = |t: &str| Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t.parse().unwrap()));
+    let mut stuck = vpsienode("general-stuck", "id-4-8", "Provisioning");
+    stuck.status.as_mut().unwrap().created_at = at("2026-12-01T10:03:00Z");
+    c.vpsienodes.insert("general-stuck", stuck);
+    let mut late = vpsienode("general-late1", "id-4-8", "Joining");
+    late.status.as_mut().unwrap().provisioned_at = at("2026-12-01T10:02:00Z");
+    c.vpsienodes.insert("general-late1", late);
+    // Created long ago but still Pending (its create waited out a VPSie outage): still in flight, so the
+    // pods it was made for are not planned a second VM.
+    let mut waiting = vpsienode("general-wait1", "id-4-8", "Pending");
+    waiting.metadata.creation_timestamp = at("2026-12-01T09:00:00Z");
+    c.vpsienodes.insert("general-wait1", waiting);
+    let mut fresh = vpsienode("general-fresh", "id-4-8", "Provisioning");
+    fresh.metadata.creation_timestamp = at("2026-12-01T09:00:00Z");
+    fresh.status.as_mut().unwrap().created_at = at("2026-12-01T10:04:30Z");
+    c.vpsienodes.insert("general-fresh", fresh);
+    let s = build(&c, &catalog(), now());
+    let mut in_flight = s.in_flight.clone();
+    in_flight.sort();
+    assert_eq!(in_flight, ["general-fresh", "general-wait1"]);
 }
 
 #[test]

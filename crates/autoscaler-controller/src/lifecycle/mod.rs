@@ -203,8 +203,8 @@ pub async fn pass(ctx: &Context, shared: &Shared) -> Duration {
         .filter(|v| v.spec.provisioning_mode == ProvisioningMode::ManagedCluster)
         .filter_map(|v| shared.status_of(v).vps_id)
         .collect();
-    // Judge the listing by the VMs it lacks before anything acts on it; a listing that fails, fails the
-    // pass once (not once per VPSieNode).
+    // Judge the listing by the VMs it lacks before anything acts on it. A listing that fails is said once
+    // (not once per VPSieNode), and the plain-VM nodes wait for the next pass.
     let known = listing::known(&all, shared);
     if !known.is_empty() {
         match pass.fleet().await {
