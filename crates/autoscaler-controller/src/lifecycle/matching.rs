@@ -40,22 +40,23 @@ pub fn node_taints(group: Option<&NodeGroup>) -> Vec<Taint> {
 pub struct Index {
     /// Cache keys of the Nodes by provider id ([`by_provider_id`]).
     pub nodes_by_provider: HashMap<String, Box<str>>,
-    /// Workload pods bound to each node, by node name.
-    pub workload_pods: HashMap<std::sync::Arc<str>, usize>,
+    /// Workload pods bound to each node, by node name; counted only when a VPSieNode is being deleted (the
+    /// drain decision is their one reader), so a steady pass does not scan every pod.
+    pub workload_pods: Option<HashMap<std::sync::Arc<str>, usize>>,
 }
 
 impl Index {
-    /// Both indexes of `cluster`'s caches as they are now.
-    pub fn build(cluster: &crate::cluster::Cluster) -> Self {
+    /// The indexes of `cluster`'s caches as they are now; workload pods only if `count_pods`.
+    pub fn build(cluster: &crate::cluster::Cluster, count_pods: bool) -> Self {
         Index {
             nodes_by_provider: by_provider_id(&cluster.nodes.read()),
-            workload_pods: cluster.workload_pods_by_node(),
+            workload_pods: count_pods.then(|| cluster.workload_pods_by_node()),
         }
     }
 
-    /// Workload pods bound to node `name`.
-    pub fn workload_pods_on(&self, name: &str) -> usize {
-        self.workload_pods.get(name).copied().unwrap_or(0)
+    /// Workload pods bound to node `name`; `None` when they were not counted.
+    pub fn workload_pods_on(&self, name: &str) -> Option<usize> {
+        self.workload_pods.as_ref().map(|by_node| by_node.get(name).copied().unwrap_or(0))
     }
 }
 
@@ -98,8 +99,13 @@ pub fn find_node<'a>(
         .filter(|n| n.provider_id.as_deref().is_none_or(str::is_empty))
 }
 
-/// What the lifecycle reads of a matched Node; `workload_pods` are the workload pods bound to it.
-pub fn view(node: &NodeEntry, labels: &BTreeMap<String, String>, taints: &[Taint], workload_pods: usize) -> NodeView {
+/// What the lifecycle reads of a matched Node; `workload_pods` are the workload pods bound to it, if counted.
+pub fn view(
+    node: &NodeEntry,
+    labels: &BTreeMap<String, String>,
+    taints: &[Taint],
+    workload_pods: Option<usize>,
+) -> NodeView {
     let m = &node.model;
     let labels_ok = labels.iter().all(|(k, v)| m.labels.get(k) == Some(v));
     let taints_ok = taints.iter().all(|t| m.taints.contains(t));

@@ -222,7 +222,8 @@ pub async fn pass(ctx: &Context, shared: &Shared) -> Duration {
             }
         }
     }
-    let index = matching::Index::build(&ctx.cluster);
+    // Workload pods are counted only for the drain decision of a VPSieNode being deleted.
+    let index = matching::Index::build(&ctx.cluster, all.iter().any(|v| v.metadata.deletion_timestamp.is_some()));
     let mut next = IDLE;
     for vn in &all {
         let after = reconcile::reconcile(ctx, shared, &mut pass, &index, vn).await;

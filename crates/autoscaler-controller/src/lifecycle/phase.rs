@@ -42,15 +42,16 @@ pub struct NodeView {
     pub ready: bool,
     /// Some of the group's labels or taints are missing.
     pub missing_labels_or_taints: bool,
-    /// Workload pods (not DaemonSet pods) bound to it.
-    pub workload_pods: usize,
+    /// Workload pods (not DaemonSet pods) bound to it; `None` when not counted (no deletion in the pass).
+    pub workload_pods: Option<usize>,
 }
 
 impl NodeView {
     /// Whether it may run workload pods, from what is observed of it (not from the VPSieNode's phase): it
-    /// is Ready, or pods are bound to it. Such a node is drained before it is deleted.
+    /// is Ready, or pods are bound to it (or they were not counted: the safe side). Such a node is drained
+    /// before it is deleted.
     pub fn may_serve(&self) -> bool {
-        self.ready || self.workload_pods > 0
+        self.ready || self.workload_pods.is_none_or(|n| n > 0)
     }
 }
 

@@ -24,12 +24,12 @@ fn active(ready: bool) -> Machine {
 }
 
 fn node(ready: bool, missing: bool) -> NodeView {
-    NodeView { name: "n1".into(), ready, missing_labels_or_taints: missing, workload_pods: 0 }
+    NodeView { name: "n1".into(), ready, missing_labels_or_taints: missing, workload_pods: Some(0) }
 }
 
 /// A node with `pods` workload pods bound.
 fn node_with_pods(ready: bool, pods: usize) -> NodeView {
-    NodeView { workload_pods: pods, ..node(ready, false) }
+    NodeView { workload_pods: Some(pods), ..node(ready, false) }
 }
 
 struct Case {
@@ -243,7 +243,9 @@ fn deletion_drains_a_node_that_served_then_deletes_node_and_vm_and_only_then_rel
     // Whether it served is read from the Node, not guessed from the phase: a Joining or Provisioned node
     // that is Ready, or has workload pods bound, is drained (before, it was deleted with its pods).
     for phase in [P::Provisioned, P::Joining] {
-        for n in [node_with_pods(true, 0), node_with_pods(false, 3), node_with_pods(true, 3)] {
+        // Pods not counted: the safe side, drained.
+        let uncounted = NodeView { workload_pods: None, ..node(false, false) };
+        for n in [node_with_pods(true, 0), node_with_pods(false, 3), node_with_pods(true, 3), uncounted] {
             assert_eq!(
                 Case::new(phase, active(true)).node(n.clone()).deleting().step(),
                 Step::Drain,
