@@ -246,10 +246,11 @@ async fn until_some(env: &Env, group: &str) -> VPSieNode {
     vpsienodes(env, group).await.remove(0)
 }
 
-/// A drain a PodDisruptionBudget blocks leaves the VM running and the Node uncordoned, with an Event
-/// naming the budget; once the budget allows it, the node goes.
+/// A drain a PodDisruptionBudget blocks leaves the VM running and the Node cordoned and tainted between
+/// retries (before, it was uncordoned and took new pods, an uncordoned zombie), with an Event naming the
+/// budget; a pod that would fit there stays Pending meanwhile; once the budget allows it, the node goes.
 #[tokio::test]
-async fn a_drain_blocked_by_a_pdb_keeps_the_vm_and_uncordons_the_node() {
+async fn a_drain_blocked_by_a_pdb_keeps_the_vm_and_the_node_cordoned() {
     let _one = exclusive().await;
     let env = Env::with_nodes(TOKEN).await;
     let op = operator(&env, "lifecycle-pdb");
@@ -257,17 +258,18 @@ async fn a_drain_blocked_by_a_pdb_keeps_the_vm_and_uncordons_the_node() {
     wait_ready(&env, &op, "pdb", 1, Duration::from_secs(90)).await;
     let node = ready_nodes(&env, "pdb").await.remove(0).name_any();
     testenv::create_namespace(&env.admin, "shop").await.unwrap();
-    let deploy: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
-        "metadata": { "name": "cart", "namespace": "shop" },
-        "spec": { "replicas": 1, "selector": { "matchLabels": { "app": "cart" } },
-          "template": { "metadata": { "labels": { "app": "cart" } },
-            "spec": { "nodeName": node, "containers": [{ "name": "c", "image": "cart" }] } } }
-    }))
-    .unwrap();
-    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(env.admin.clone(), "shop")
-        .create(&Default::default(), &deploy)
-        .await
-        .unwrap();
+    // One pod of `name` with `spec` (how it is pinned) and one container.
+    let deploy = |name: &str, mut spec: serde_json::Value| -> k8s_openapi::api::apps::v1::Deployment {
+        spec["containers"] = json!([{ "name": "c", "image": name }]);
+        serde_json::from_value(json!({
+            "metadata": { "name": name, "namespace": "shop" },
+            "spec": { "replicas": 1, "selector": { "matchLabels": { "app": name } },
+              "template": { "metadata": { "labels": { "app": name } }, "spec": spec } }
+        }))
+        .unwrap()
+    };
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(env.admin.clone(), "shop");
+    deployments.create(&Default::default(), &deploy("cart", json!({ "nodeName": node }))).await.unwrap();
     let pdb: k8s_openapi::api::policy::v1::PodDisruptionBudget = serde_json::from_value(json!({
         "metadata": { "name": "cart-pdb", "namespace": "shop" },
         "spec": { "maxUnavailable": 0, "selector": { "matchLabels": { "app": "cart" } } }
@@ -292,11 +294,28 @@ async fn a_drain_blocked_by_a_pdb_keeps_the_vm_and_uncordons_the_node() {
         events_with(&env, "DrainBlocked").await.iter().any(|n| n.contains("cart-pdb"))
     })
     .await;
+    // A pod the scheduler would place only there: it must not land while the removal waits.
+    let pin = json!({ "nodeSelector": { "kubernetes.io/hostname": node } });
+    deployments.create(&Default::default(), &deploy("late", pin)).await.unwrap();
     let nodes: Api<Node> = Api::all(env.admin.clone());
-    until("the Node is uncordoned again", Duration::from_secs(30), || async {
-        nodes.get(&node).await.unwrap().spec.and_then(|s| s.unschedulable) != Some(true)
-    })
-    .await;
+    // 20 s: past the 8 s drain deadline and the 10 s retry delay, so a retry happens inside the window.
+    let window = std::time::Instant::now();
+    let mut blocked_events = 0;
+    while window.elapsed() < Duration::from_secs(20) {
+        let spec = nodes.get(&node).await.unwrap().spec.unwrap_or_default();
+        let tainted = spec.taints.unwrap_or_default().iter().any(|t| t.key == "autoscaler.vpsie.com/to-be-deleted");
+        assert!(spec.unschedulable == Some(true) && tainted, "the leaving node was put back in service\n{}", tail(&op));
+        let late = pods.list(&kube::api::ListParams::default().labels("app=late")).await.unwrap().items;
+        assert!(
+            late.iter().all(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none()),
+            "a new pod landed on the leaving node"
+        );
+        blocked_events = events_with(&env, "DrainBlocked").await.iter().filter(|n| n.contains("cart-pdb")).count();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!(
+        "blocked drain: node cordoned and tainted for 20 s, {blocked_events} DrainBlocked Event(s), no pod landed"
+    );
     assert!(sim_hostnames(&env).contains(&vn.name_any()), "the VM keeps running");
 
     pdbs.delete("cart-pdb", &DeleteParams::default()).await.unwrap();

@@ -178,3 +178,152 @@ async fn a_restarted_vm_and_an_empty_vm_listing_fail_drain_and_delete_nothing() 
     assert_eq!(*watcher.min_available.lock().unwrap(), Some(6), "a pod stopped running");
     assert_no_duplicate_or_leak(&env, "web").await;
 }
+
+/// Creates `pod` (a Pod, or a Deployment when it has `spec.template`) from JSON.
+async fn create(env: &Env, ns: &str, object: serde_json::Value) {
+    if object["kind"] == "Deployment" {
+        let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(object).unwrap();
+        Api::namespaced(env.admin.clone(), ns).create(&PostParams::default(), &d).await.unwrap();
+    } else {
+        let p: k8s_openapi::api::core::v1::Pod = serde_json::from_value(object).unwrap();
+        Api::namespaced(env.admin.clone(), ns).create(&PostParams::default(), &p).await.unwrap();
+    }
+}
+
+/// A one-replica Deployment `name` pinned to `node`, with `volumes`.
+fn pinned_deployment(name: &str, node: &str, volumes: serde_json::Value) -> serde_json::Value {
+    json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": name },
+        "spec": { "replicas": 1, "selector": { "matchLabels": { "app": name } },
+          "template": { "metadata": { "labels": { "app": name } },
+            "spec": { "nodeSelector": { "kubernetes.io/hostname": node }, "volumes": volumes,
+              "containers": [{ "name": "c", "image": name }] } } } })
+}
+
+/// `kubectl delete nodegroup` while its nodes run what the voluntary drain refuses (an emptyDir pod, a
+/// pod without a controller, a kube-system pod without a PodDisruptionBudget), a pod whose budget never
+/// allows an eviction, and one node is dead (its VM powered off, the Node NotReady): before, the drain
+/// failed on "it uses local storage" every ~80 s and the group never went. Now every member's removal is
+/// involuntary: the refusable pods are evicted, the budget is respected (the pod it covers keeps running)
+/// until the group's terminationGracePeriodSeconds (60 s here), then that Node goes with its pod; the group
+/// and every VM are gone within the deadline plus 2 minutes, and the leaving nodes stay cordoned.
+#[tokio::test]
+async fn a_deleted_nodegroup_goes_within_its_deadline_with_unevictable_pods_and_a_dead_node() {
+    let _serial = exclusive().await;
+    let env = Env::with_nodes(TOKEN).await;
+    let _logs = env.logs_on_panic();
+    testenv::create_namespace(&env.admin, NS).await.unwrap();
+    let op = Operator::start(&env, "serving-1", &["--leader-elect=false", "--log-format", "text"]);
+    op.wait_ready(Duration::from_secs(60)).await;
+    let extra = json!({ "terminationGracePeriodSeconds": 60, "disruption": { "budgets": [{ "nodes": "100%" }] } });
+    apply_group(&env, "gone", 3, 3, extra).await;
+    wait_ready(&env, &op, "gone", 3, Duration::from_secs(90)).await;
+    let mut hosts: Vec<String> = env.sim.dump().vms.iter().map(|v| v.hostname.clone()).collect();
+    hosts.sort();
+    let (a, b, c) = (hosts[0].clone(), hosts[1].clone(), hosts[2].clone());
+
+    let scratch = json!([{ "name": "scratch", "emptyDir": {} }]);
+    create(&env, NS, pinned_deployment("cache", &a, scratch.clone())).await;
+    create(&env, "kube-system", pinned_deployment("dns-e2e", &a, json!([]))).await;
+    create(
+        &env,
+        NS,
+        json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "bare", "labels": { "app": "bare" } },
+        "spec": { "nodeSelector": { "kubernetes.io/hostname": a }, "volumes": scratch,
+                  "containers": [{ "name": "c", "image": "bare" }] } }),
+    )
+    .await;
+    create(&env, NS, pinned_deployment("held", &b, json!([]))).await;
+    create(&env, NS, pinned_deployment("doomed", &c, json!([]))).await;
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": { "name": "held", "namespace": NS },
+        "spec": { "maxUnavailable": 0, "selector": { "matchLabels": { "app": "held" } } }
+    }))
+    .unwrap();
+    Api::<PodDisruptionBudget>::namespaced(env.admin.clone(), NS).create(&PostParams::default(), &pdb).await.unwrap();
+    let all_running = holds_within(Duration::from_secs(60), || async {
+        let mut n = 0;
+        for app in ["cache", "bare", "held", "doomed"] {
+            n += pods_of(&env, app).await.iter().filter(|p| running(p)).count();
+        }
+        n == 4
+    })
+    .await;
+    assert!(all_running, "the pinned pods are not Running:\n{}", tail(&op));
+
+    // Node c dies: its VM is powered off and its Node turns NotReady.
+    assert!(env.sim.set_power(&c, false));
+    let nodes: Api<Node> = Api::all(env.admin.clone());
+    let dead =
+        holds_within(Duration::from_secs(90), || async { nodes.get(&c).await.is_ok_and(|n| !testenv::node_ready(&n)) })
+            .await;
+    assert!(dead, "the powered-off VM's Node did not turn NotReady");
+
+    let groups: Api<autoscaler_api::NodeGroup> = Api::all(env.admin.clone());
+    let deleted_at = Instant::now();
+    groups.delete("gone", &Default::default()).await.unwrap();
+    let held_uid = pods_of(&env, "held").await.remove(0).uid();
+    let (mut b_cordoned_since, mut landed) = (None::<Duration>, Vec::new());
+    loop {
+        let t = deleted_at.elapsed();
+        if groups.get_opt("gone").await.unwrap().is_none() {
+            break;
+        }
+        assert!(
+            t < Duration::from_secs(180),
+            "the NodeGroup is still there 60 s + 2 minutes after its deletion:\n{}",
+            tail(&op)
+        );
+        if let Some(node_b) = nodes.get_opt(&b).await.unwrap() {
+            let spec = node_b.spec.unwrap_or_default();
+            let cordoned = spec.unschedulable == Some(true);
+            if cordoned {
+                b_cordoned_since.get_or_insert(t);
+            } else {
+                assert!(b_cordoned_since.is_none(), "node {b} was put back in service at {t:?}:\n{}", tail(&op));
+            }
+            // The budget holds until the deadline: the pod it covers is not evicted (a little margin before
+            // the 60 s, which the operator counts from the deletion time stamp the apiserver wrote).
+            if t < Duration::from_secs(55) {
+                let held = pods_of(&env, "held").await;
+                assert!(
+                    held.iter().any(|p| p.uid() == held_uid && running(p)),
+                    "the pod under a budget allowing nothing was evicted before the deadline, at {t:?}"
+                );
+            }
+            for p in Api::<k8s_openapi::api::core::v1::Pod>::all(env.admin.clone())
+                .list(&kube::api::ListParams::default().fields(&format!("spec.nodeName={b}")))
+                .await
+                .unwrap()
+                .items
+            {
+                if p.uid() != held_uid && !landed.contains(&p.name_any()) {
+                    landed.push(p.name_any());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = deleted_at.elapsed();
+    println!(
+        "NodeGroup with an emptyDir pod, a bare pod, a kube-system pod without PDB, a pod under a budget allowing nothing and a dead node: gone in {:.0}s (deadline 60 s)",
+        took.as_secs_f64()
+    );
+    assert!(b_cordoned_since.is_some(), "node {b} was never cordoned: the scenario did not happen");
+    assert!(landed.is_empty(), "pods landed on the leaving node {b}: {landed:?}");
+    let deadline_notes = events_with(&env, "RemovalDeadline").await;
+    assert!(deadline_notes.iter().any(|n| n.contains(&b)), "no RemovalDeadline Event for {b}: {deadline_notes:?}");
+    assert!(
+        !deadline_notes.iter().any(|n| n.contains(&format!("node {a} "))),
+        "node {a} had only evictable pods, yet it was not drained: {deadline_notes:?}\n{}",
+        tail(&op)
+    );
+    assert!(env.sim.dump().vms.is_empty(), "VMs left: {:?}", env.sim.dump().vms);
+    assert!(vpsienodes(&env, "gone").await.is_empty());
+    for n in [&a, &b, &c] {
+        assert!(nodes.get_opt(n).await.unwrap().is_none(), "Node {n} left");
+    }
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(env.admin.clone(), "kube-system")
+        .delete("dns-e2e", &Default::default())
+        .await
+        .unwrap();
+}

@@ -33,6 +33,14 @@ pub const ANNOTATION_CREATED_FOR: &str = "autoscaler.vpsie.com/created-for";
 /// VPSieNode annotation on a consolidation's replacement: the nodes it replaces, comma-separated.
 pub const ANNOTATION_REPLACES: &str = "autoscaler.vpsie.com/replaces";
 
+/// VPSieNode annotation written just before the VPSieNode is deleted: `involuntary` when the node must go
+/// whatever its pods want (its NodeGroup deleted, `maxNodes` lowered, a repair, a failed node). Its drain
+/// then evicts local-storage, controller-less and kube-system pods too, and stops at the group's
+/// `terminationGracePeriodSeconds`. Absent (scale-down, consolidation, a `kubectl delete`): voluntary.
+pub const ANNOTATION_REMOVAL: &str = "autoscaler.vpsie.com/removal";
+/// The value of [`ANNOTATION_REMOVAL`] for an involuntary removal.
+pub const REMOVAL_INVOLUNTARY: &str = "involuntary";
+
 /// Taint put on a node being drained so the scheduler places nothing new on it.
 pub const TAINT_TO_BE_DELETED: &str = "autoscaler.vpsie.com/to-be-deleted";
 /// Startup taint on new nodes until they are initialised.

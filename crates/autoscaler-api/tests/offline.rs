@@ -19,6 +19,8 @@ fn the_seed_manifest_parses_with_defaults() {
     assert_eq!(s.priority, 0);
     assert_eq!(s.provisioning_timeout_seconds, 900);
     assert_eq!(s.registration_timeout_seconds, 900);
+    assert_eq!(s.termination_grace_period_seconds, 600);
+    assert_eq!(s.repair_after_seconds, 900);
     assert_eq!(s.provisioning_mode(), ProvisioningMode::Vm);
     assert!(ng.status.is_none());
 }

@@ -25,6 +25,7 @@ pub mod failpoint;
 pub mod health;
 pub mod leader;
 pub mod lifecycle;
+pub mod membership;
 pub mod nodegroup;
 pub mod orphans;
 pub mod planning;

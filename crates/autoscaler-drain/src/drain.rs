@@ -51,7 +51,8 @@ impl Drainer {
     }
 
     /// Drains `node`. On success the node stays cordoned and tainted and every evictable pod is gone; on
-    /// failure the node is uncordoned and untainted again and the error says which pod and budget blocked.
+    /// failure the node is uncordoned and untainted again (unless the policy keeps it cordoned) and the error
+    /// says which pod and budget blocked.
     pub async fn drain(&self, node: &str) -> Result<DrainedNode, DrainFailure> {
         let span = tracing::info_span!("drain", node, nodegroup = %self.policy.nodegroup);
         let started = Instant::now();
@@ -69,6 +70,9 @@ impl Drainer {
         match &result {
             Ok(d) => {
                 tracing::info!(node, evicted = d.evicted, elapsed_ms = d.duration.as_millis() as u64, "node drained")
+            }
+            Err(f) if self.policy.keep_cordoned => {
+                tracing::warn!(node, error = %f, "drain failed; node stays cordoned")
             }
             Err(f) => tracing::warn!(node, error = %f, "drain failed; node restored"),
         }
@@ -91,20 +95,25 @@ impl Drainer {
         let deadline = started + self.policy.timeout;
         let nodes: Api<Node> = Api::all(self.client.clone());
         let failure = |reason| DrainFailure { node: node.to_owned(), reason, evicted: 0, rollback_error: None };
-        // Classify before cordoning: a node running a pod that may not be evicted is never cordoned.
-        self.victims(node).await.map_err(failure)?;
+        let keep = self.policy.keep_cordoned;
+        // Classify before cordoning: a node running a pod that may not be evicted is never cordoned, unless
+        // the node is leaving anyway (then it is cordoned first, and stays so).
+        if !keep {
+            self.victims(node).await.map_err(failure)?;
+        }
         let cordon = cordon_and_taint(&nodes, node)
             .await
             .map_err(|e| failure(DrainFailureReason::Api { message: format!("cordon: {e}") }))?;
         // From here until the outcome is known, dropping this future (a cancelled task, a shutdown)
-        // rolls the node back instead of leaving it cordoned.
-        let guard = RollbackOnDrop { nodes: nodes.clone(), node: node.to_owned(), state: cordon, armed: true };
+        // rolls the node back instead of leaving it cordoned (a leaving node stays cordoned).
+        let guard = RollbackOnDrop { nodes: nodes.clone(), node: node.to_owned(), state: cordon, armed: !keep };
         let mut evicted = 0;
         let mut budget_waits = 0;
         let outcome = self.evict_all(node, deadline, &mut evicted, &mut budget_waits).await;
         guard.disarm();
         match outcome {
             Ok(()) => Ok(DrainedNode { node: node.to_owned(), evicted, budget_waits, duration: started.elapsed() }),
+            Err(reason) if keep => Err(DrainFailure { node: node.to_owned(), reason, evicted, rollback_error: None }),
             Err(reason) => Err(self.fail(&nodes, node, cordon, reason, evicted).await),
         }
     }

@@ -21,6 +21,10 @@ pub struct DrainPolicy {
     pub min_backoff: Duration,
     /// Longest wait between eviction attempts.
     pub max_backoff: Duration,
+    /// The node is leaving whatever the drain's outcome (its VPSieNode is being deleted): it is cordoned
+    /// before anything else, and a failed or cancelled drain leaves it cordoned and tainted (a retry resumes
+    /// it) instead of putting it back in service, where it would take new pods between retries.
+    pub keep_cordoned: bool,
     /// The NodeGroup of the node, for metric labels.
     pub nodegroup: String,
 }
@@ -36,12 +40,30 @@ impl Default for DrainPolicy {
             parallelism: 5,
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
+            keep_cordoned: false,
             nodegroup: String::new(),
         }
     }
 }
 
 impl DrainPolicy {
+    /// The policy of a removal that must happen (involuntary): every pod that is not node-bound or finished
+    /// is evicted (local storage, no controller, kube-system without a budget, do-not-disrupt), through the
+    /// Eviction API so PodDisruptionBudgets still hold; the node stays cordoned between attempts. The caller
+    /// bounds it with `timeout` and gives up waiting at its own deadline.
+    pub fn involuntary(nodegroup: &str, timeout: Duration) -> Self {
+        Self {
+            allow_local_storage: true,
+            allow_controllerless: true,
+            allow_do_not_disrupt: true,
+            allow_system_pods_without_budget: true,
+            keep_cordoned: true,
+            timeout,
+            nodegroup: nodegroup.to_owned(),
+            ..Self::default()
+        }
+    }
+
     /// The decision core's overrides this policy sets.
     pub fn eviction_policy(&self) -> autoscaler_decision::eviction::EvictionPolicy {
         autoscaler_decision::eviction::EvictionPolicy {

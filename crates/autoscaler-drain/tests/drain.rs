@@ -430,3 +430,68 @@ async fn a_cancelled_drain_rolls_the_node_back_and_rollback_restores_an_interrup
         assert!(!spec.taints.unwrap_or_default().iter().any(|t| t.key == TAINT_TO_BE_DELETED));
     }
 }
+
+/// The involuntary policy evicts what the conservative one refuses (a controller-less pod with an emptyDir
+/// volume) and, when a budget still blocks at the deadline, leaves the leaving node cordoned and tainted so
+/// nothing new lands on it before the retry, which resumes the drain.
+#[tokio::test]
+async fn an_involuntary_drain_evicts_local_storage_and_bare_pods_and_keeps_a_blocked_node_cordoned() {
+    use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, Volume};
+    let cp = shared().await.unwrap();
+    let _logs = cp.logs_on_panic();
+    let client = cp.client().await.unwrap();
+    create_namespace(&client, "d-inv").await.unwrap();
+    KwokNode::new("d-inv-a", "4", "8Gi").label("pool", "d-inv").create(&client).await.unwrap();
+    let mut spec = pod_spec("d-inv");
+    spec.volumes = Some(vec![Volume {
+        name: "scratch".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }]);
+    let bare = Pod {
+        metadata: ObjectMeta {
+            name: Some("scratch".into()),
+            labels: Some(labels(&[("app", "scratch")])),
+            ..Default::default()
+        },
+        spec: Some(spec),
+        status: None,
+    };
+    Api::<Pod>::namespaced(client.clone(), "d-inv").create(&PostParams::default(), &bare).await.unwrap();
+    Api::<Deployment>::namespaced(client.clone(), "d-inv")
+        .create(&PostParams::default(), &deployment("db", 1, "d-inv", &[]))
+        .await
+        .unwrap();
+    wait_running(&client, "d-inv", "scratch", "d-inv-a", 1).await;
+    wait_running(&client, "d-inv", "db", "d-inv-a", 1).await;
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "d-inv");
+    pdbs.create(&PostParams::default(), &pdb("db-pdb", "db", 1)).await.unwrap();
+    wait_budget(&client, "d-inv", "db-pdb", 0).await;
+
+    // The conservative policy refuses the bare emptyDir pod and never cordons.
+    let strict = Drainer::new(drain_client().await, policy(5)).drain("d-inv-a").await.unwrap_err();
+    assert!(matches!(strict.reason, DrainFailureReason::Blocked { .. }), "{strict}");
+    assert!(restored(&client, "d-inv-a").await);
+
+    let involuntary = DrainPolicy {
+        min_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(1),
+        ..DrainPolicy::involuntary("test", Duration::from_secs(4))
+    };
+    let drainer = Drainer::new(drain_client().await, involuntary);
+    let failure = drainer.drain("d-inv-a").await.unwrap_err();
+    println!("{failure}");
+    assert!(
+        matches!(&failure.reason, DrainFailureReason::DisruptionBudget { pod, .. } if pod.starts_with("d-inv/db-"))
+    );
+    assert_eq!(failure.evicted, 1, "the bare emptyDir pod was evicted; the budget held the other");
+    assert!(!restored(&client, "d-inv-a").await, "a leaving node stays cordoned and tainted after a failed drain");
+
+    // The budget lifted (its pod has room elsewhere): the retry resumes and completes; still cordoned.
+    KwokNode::new("d-inv-b", "4", "8Gi").label("pool", "d-inv").create(&client).await.unwrap();
+    pdbs.delete("db-pdb", &Default::default()).await.unwrap();
+    let drained = drainer.drain("d-inv-a").await.unwrap();
+    assert_eq!(drained.evicted(), 1);
+    wait_running(&client, "d-inv", "db", "d-inv-b", 1).await;
+    assert!(!restored(&client, "d-inv-a").await);
+}

@@ -83,6 +83,13 @@ const SCENARIOS: &[Scenario] = &[
         local_only: Some("a powered-off VM's Node stops heartbeating only with testenv's gated kwok stages"),
     },
     Scenario {
+        name: "NodeGroup deleted with unevictable pods, a PDB allowing nothing and a dead node: gone by its deadline",
+        suite: "serving",
+        test: "a_deleted_nodegroup_goes_within_its_deadline_with_unevictable_pods_and_a_dead_node",
+        smoke: false,
+        local_only: Some("a powered-off VM's Node stops heartbeating only with testenv's gated kwok stages"),
+    },
+    Scenario {
         name: "kube-apiserver frozen 30 s during scale-up",
         suite: "outage",
         test: "a_frozen_apiserver_during_a_scale_up_doubles_and_leaks_nothing_and_every_pod_runs",
@@ -106,7 +113,7 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "a drain blocked by a PDB keeps the VM",
         suite: "lifecycle",
-        test: "a_drain_blocked_by_a_pdb_keeps_the_vm_and_uncordons_the_node",
+        test: "a_drain_blocked_by_a_pdb_keeps_the_vm_and_the_node_cordoned",
         smoke: false,
         local_only: None,
     },

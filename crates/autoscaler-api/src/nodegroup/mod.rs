@@ -131,6 +131,18 @@ pub struct NodeGroupSpec {
     #[serde(default = "NodeGroupSpec::default_timeout")]
     #[schemars(range(min = 60, max = 7200))]
     pub registration_timeout_seconds: i32,
+    /// Seconds an involuntary removal of a node (its NodeGroup deleted, `maxNodes` lowered, a repair, a
+    /// failed or orphan node) may spend draining under PodDisruptionBudgets before what is left is deleted
+    /// with the Node, counted from the removal's start. Voluntary removals (scale-down, consolidation) have
+    /// no such deadline. Default 600.
+    #[serde(default = "NodeGroupSpec::default_termination_grace")]
+    #[schemars(range(min = 0, max = 86400))]
+    pub termination_grace_period_seconds: i32,
+    /// Seconds a Ready member's Node may stay NotReady or Unknown before the node is repaired (replaced,
+    /// then removed with the involuntary policy). Default 900.
+    #[serde(default = "NodeGroupSpec::default_timeout")]
+    #[schemars(range(min = 60, max = 86400))]
+    pub repair_after_seconds: i32,
     /// Upper bounds of the whole group (cost, CPU, memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
@@ -145,6 +157,9 @@ impl NodeGroupSpec {
     }
     fn default_timeout() -> i32 {
         900
+    }
+    fn default_termination_grace() -> i32 {
+        600
     }
 
     /// The provisioning mode, `vm` when unset.

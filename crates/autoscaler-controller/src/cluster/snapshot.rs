@@ -233,6 +233,11 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
     for entry in cluster.nodes.read().values() {
         let mut node = entry.model.clone();
         registered.insert(node.name.clone());
+        // A node whose removal began is leaving (its drain keeps it cordoned between attempts): never a
+        // destination, even in the moment before the drain's cordon shows.
+        if vpsienodes.get(&node.name).is_some_and(crate::membership::is_removing) {
+            node.unschedulable = true;
+        }
         if let Some(g) = node.group.clone()
             && vpsienodes.contains_key(&node.name)
         {
@@ -267,7 +272,9 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
         if registered.contains(name) || v.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        let Some(ng) = groups.get(&v.spec.node_group_name) else { continue };
+        let Some(ng) = groups.get(&v.spec.node_group_name).filter(|g| g.metadata.deletion_timestamp.is_none()) else {
+            continue;
+        };
         let phase = v.status.as_ref().map(|s| s.phase).unwrap_or_default();
         if matches!(phase, VPSieNodePhase::Failed | VPSieNodePhase::Terminating | VPSieNodePhase::Deleting) {
             continue;
@@ -322,6 +329,11 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
     names.sort();
     for name in names {
         let ng = &groups[name];
+        // A group being deleted is no plan's target: its nodes are all leaving.
+        if ng.metadata.deletion_timestamp.is_some() {
+            snap.problems.push(GroupProblem { group: name.clone(), reason: "the NodeGroup is being deleted".into() });
+            continue;
+        }
         match group_model(ng, catalog, &daemonsets, group_sizes.get(name).copied().unwrap_or(0), now) {
             Ok(g) => snap.groups.push(g),
             Err(reason) => snap.problems.push(GroupProblem { group: name.clone(), reason }),

@@ -377,3 +377,28 @@ fn namespace_selectors_are_read_against_the_namespace_cache() {
     assert_eq!(s.pending[0].pod_anti_affinity[0].namespaces, Namespaces::Listed(vec![]));
     assert!(plan_of(&s).new_nodes.is_empty());
 }
+
+#[test]
+fn a_leaving_node_is_no_destination_and_a_group_being_deleted_is_no_target() {
+    let c = cluster_with(nodegroup(json!({})));
+    insert_node(&c, "general-leave", true, json!([]), "2026-12-01T09:00:00Z");
+    let mut leaving = vpsienode("general-leave", "id-4-8", "Terminating");
+    leaving.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now()));
+    c.vpsienodes.insert("general-leave", leaving);
+    insert_pod(&c, pending_pod("api-0", "1", "2Gi"));
+    let s = build(&c, &catalog(), now());
+    assert!(s.nodes[0].unschedulable, "its drain's cordon may not show yet; the plan must not count on it");
+    let p = plan_of(&s);
+    assert!(p.on_existing.is_empty(), "no pod is placed on a leaving node: {:?}", p.on_existing);
+    assert_eq!(p.new_nodes.len(), 1);
+
+    let mut deleting = nodegroup(json!({}));
+    deleting.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now()));
+    let c = cluster_with(deleting);
+    c.vpsienodes.insert("general-fly01", vpsienode("general-fly01", "id-4-8", "Provisioning"));
+    insert_pod(&c, pending_pod("api-0", "1", "2Gi"));
+    let s = build(&c, &catalog(), now());
+    assert!(s.groups.is_empty() && s.in_flight.is_empty(), "{:?} {:?}", s.groups, s.in_flight);
+    assert_eq!(s.problems.len(), 1);
+    assert!(plan_of(&s).new_nodes.is_empty(), "no node is planned in a group being deleted");
+}

@@ -87,6 +87,23 @@ pub struct Missing {
     pub listing_distrusted: bool,
 }
 
+/// How a node being removed is drained: the two removal policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RemovalPolicy {
+    /// Scale-down, consolidation, a user's delete: the conservative drain (pods with local storage, without
+    /// a controller or in kube-system without a budget block it), retried with no deadline; the node stays
+    /// cordoned meanwhile.
+    #[default]
+    Voluntary,
+    /// The node must go (its NodeGroup deleted, `maxNodes` lowered, a repair, a failed node): every pod
+    /// that is not node-bound is evicted, PodDisruptionBudgets are respected until `deadline`, then the
+    /// Node is deleted with what is left on it (pods of an unreachable node are not waited for longer).
+    Involuntary {
+        /// The removal's start plus the group's `terminationGracePeriodSeconds`.
+        deadline: Timestamp,
+    },
+}
+
 /// The group's timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -112,6 +129,8 @@ pub struct Observed<'a> {
     pub deleting: bool,
     /// The drain of its node.
     pub drain: &'a DrainState,
+    /// The removal policy (read while deleting).
+    pub removal: RemovalPolicy,
     /// The group's timeouts.
     pub timeouts: Timeouts,
     /// Now.
@@ -140,6 +159,8 @@ pub enum Step {
     Drain,
     /// Delete the Node object (phase Deleting).
     DeleteNode,
+    /// Delete the Node object with the pods still on it: an involuntary removal reached its deadline.
+    DeleteNodeUndrained(String),
     /// Delete the VM (phase Deleting).
     DeleteMachine,
     /// Nothing is left: remove the finalizer.
@@ -297,6 +318,11 @@ fn gone_or_wait(o: &Observed<'_>) -> Step {
 /// VPSieNode, which replaces it.
 fn next_failed(o: &Observed<'_>) -> Step {
     match (o.node, o.machine) {
+        // A Node that may run pods is drained (involuntary policy) once the VPSieNode is deleted, never
+        // deleted with its pods here.
+        (Some(n), _) if n.may_serve() => {
+            wait("failed; its Node may run pods: it is drained once the NodeGroup replaces this node", LATER)
+        }
         (Some(_), _) => Step::DeleteNode,
         (None, Machine::Active(_)) => Step::DeleteMachine,
         (None, Machine::Pending) => wait("the failed VM is still being created; it is deleted once it is", SOON),
@@ -307,6 +333,20 @@ fn next_failed(o: &Observed<'_>) -> Step {
 fn next_deleting(o: &Observed<'_>) -> Step {
     let r = o.recorded;
     if let Some(node) = o.node {
+        if let RemovalPolicy::Involuntary { deadline } = o.removal
+            && o.now >= deadline
+            && *o.drain != DrainState::Done
+        {
+            return Step::DeleteNodeUndrained(format!(
+                "the involuntary removal reached its deadline (terminationGracePeriodSeconds) with node {} not \
+                 drained{}: the Node is deleted with the pods left on it",
+                node.name,
+                match o.drain {
+                    DrainState::Failed { reason, .. } => format!(" ({reason})"),
+                    _ => String::new(),
+                }
+            ));
+        }
         // Decided from the observed Node, not guessed from the phase: a Joining node that turned Ready and
         // took pods is drained too. Terminating: a drain already began.
         if node.may_serve() || r.phase == VPSieNodePhase::Terminating {
@@ -317,7 +357,10 @@ fn next_deleting(o: &Observed<'_>) -> Step {
                     return if o.now >= *retry_at {
                         Step::Drain
                     } else {
-                        let left = o.now.duration_until(*retry_at).unsigned_abs();
+                        let mut left = o.now.duration_until(*retry_at).unsigned_abs();
+                        if let RemovalPolicy::Involuntary { deadline } = o.removal {
+                            left = left.min(o.now.duration_until(deadline).unsigned_abs());
+                        }
                         wait(format!("drain blocked: {reason}; retrying"), left)
                     };
                 }

@@ -5,7 +5,8 @@ use autoscaler_api::VPSieNodePhase as P;
 use jiff::{SignedDuration, Timestamp};
 
 use super::phase::{
-    DrainState, GONE_GRACE, GONE_GRACE_DISTRUSTED, Missing, NodeView, Observed, Recorded, Step, Timeouts, next,
+    DrainState, GONE_GRACE, GONE_GRACE_DISTRUSTED, Missing, NodeView, Observed, Recorded, RemovalPolicy, Step,
+    Timeouts, next,
 };
 use crate::provision::{Instance, Machine};
 
@@ -39,6 +40,7 @@ struct Case {
     deleting: bool,
     drain: DrainState,
     missing: Option<Missing>,
+    removal: RemovalPolicy,
     now: i64,
 }
 
@@ -51,7 +53,16 @@ impl Case {
             provisioned_at: seen.then(|| at(10)),
             machine_seen: seen,
         };
-        Self { recorded, machine, node: None, deleting: false, drain: DrainState::NotStarted, missing: None, now: 20 }
+        Self {
+            recorded,
+            machine,
+            node: None,
+            deleting: false,
+            drain: DrainState::NotStarted,
+            missing: None,
+            removal: RemovalPolicy::Voluntary,
+            now: 20,
+        }
     }
     fn node(mut self, n: NodeView) -> Self {
         self.node = Some(n);
@@ -59,6 +70,12 @@ impl Case {
     }
     fn deleting(mut self) -> Self {
         self.deleting = true;
+        self
+    }
+    /// Deleting under the involuntary policy, with its deadline at `deadline`.
+    fn involuntary(mut self, deadline: i64) -> Self {
+        self.deleting = true;
+        self.removal = RemovalPolicy::Involuntary { deadline: at(deadline) };
         self
     }
     fn drain(mut self, d: DrainState) -> Self {
@@ -90,6 +107,7 @@ impl Case {
             deleting: self.deleting,
             drain: &self.drain,
             missing: self.missing,
+            removal: self.removal,
             timeouts,
             now: at(self.now),
         })
@@ -223,6 +241,13 @@ fn a_provisioned_vm_that_is_not_running_is_degraded_never_a_provisioning_timeout
 fn a_failed_node_loses_its_node_then_its_vm_but_a_pending_vm_is_waited_for() {
     let failed = |m: Machine| Case::new(P::Failed, m);
     assert_eq!(failed(active(true)).node(node(false, false)).step(), Step::DeleteNode);
+    // A failed node whose Node may serve is never deleted with its pods: it waits for the VPSieNode's
+    // deletion, which drains it (involuntary policy).
+    for n in [node_with_pods(false, 2), node_with_pods(true, 0), NodeView { workload_pods: None, ..node(false, false) }]
+    {
+        assert!(is_wait(&failed(active(true)).node(n.clone()).step()), "{n:?}");
+        assert_eq!(failed(active(true)).node(n.clone()).involuntary(600).step(), Step::Drain, "{n:?}");
+    }
     assert_eq!(failed(active(false)).step(), Step::DeleteMachine);
     assert!(is_wait(&failed(Machine::Pending).step()));
     assert!(is_wait(&failed(Machine::NotListed).step()));
@@ -267,4 +292,27 @@ fn the_finalizer_waits_while_a_requested_vm_may_still_be_listed_late() {
     assert!(is_wait(&requested().at(30).step()));
     assert_eq!(requested().at(61).step(), Step::Release, "past the provisioning timeout");
     assert_eq!(Case::new(P::Pending, Machine::NotListed).deleting().step(), Step::Release, "never requested");
+}
+
+#[test]
+fn an_involuntary_removal_drains_until_its_deadline_then_deletes_the_node_with_what_is_left() {
+    let serving = || Case::new(P::Ready, active(true)).node(node_with_pods(true, 3)).involuntary(100);
+    assert_eq!(serving().step(), Step::Drain);
+    assert!(is_wait(&serving().drain(DrainState::Running).at(99).step()));
+    // A blocked drain retries no later than the deadline.
+    let blocked = DrainState::Failed { reason: "PodDisruptionBudget shop/web".into(), retry_at: at(500) };
+    match serving().drain(blocked.clone()).at(90).step() {
+        Step::Wait { after, .. } => assert_eq!(after.as_secs(), 10, "the retry is capped at the deadline"),
+        other => panic!("expected a wait, got {other:?}"),
+    }
+    // At the deadline: the Node goes with what is left, running drain or blocked one alike.
+    for drain in [DrainState::NotStarted, DrainState::Running, blocked] {
+        let step = serving().drain(drain.clone()).at(100).step();
+        assert!(matches!(&step, Step::DeleteNodeUndrained(why) if why.contains("deadline")), "{drain:?}: {step:?}");
+    }
+    assert_eq!(serving().drain(DrainState::Done).at(100).step(), Step::DeleteNode, "drained in time");
+    // A voluntary removal has no deadline: a blocked drain is retried however long it takes.
+    let voluntary = DrainState::Failed { reason: "budget".into(), retry_at: at(10_000) };
+    let late = Case::new(P::Ready, active(true)).node(node_with_pods(true, 3)).deleting().drain(voluntary).at(9_000);
+    assert!(is_wait(&late.step()));
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use autoscaler_api::constants::FINALIZER_VPSIENODE;
+use autoscaler_api::constants::{ANNOTATION_REMOVAL, FINALIZER_VPSIENODE, REMOVAL_INVOLUNTARY};
 use autoscaler_api::nodegroup::ProvisioningMode;
 use autoscaler_api::{NodeGroup, VPSieNode, VPSieNodePhase, VPSieNodeStatus};
 use autoscaler_drain::{DrainPolicy, Drainer};
@@ -13,7 +13,7 @@ use kube::{Api, Resource, ResourceExt};
 use vpsie_client::Secret;
 
 use super::matching::{Index, find_node, node_labels, node_taints, view, with_group_taints};
-use super::phase::{DrainState, Missing, NodeView, Observed, Recorded, Step, Timeouts, next};
+use super::phase::{DrainState, Missing, NodeView, Observed, Recorded, RemovalPolicy, Step, Timeouts, next};
 use super::status::{FailureKind, advanced, failed, set_finalizer, write};
 use super::{Looked, MissingVm, Shared};
 use crate::audit::Action;
@@ -38,6 +38,10 @@ const DRAIN_RETRY_FIRST: Duration = Duration::from_secs(10);
 const DRAIN_RETRY_CAP: Duration = Duration::from_secs(300);
 /// Timeouts of a VPSieNode whose NodeGroup is gone (the CRD's defaults).
 const DEFAULT_TIMEOUT: SignedDuration = SignedDuration::from_secs(900);
+/// The involuntary removal deadline of a VPSieNode whose NodeGroup is gone (the CRD's default).
+const DEFAULT_TERMINATION_GRACE: SignedDuration = SignedDuration::from_secs(600);
+/// The shortest drain attempt of an involuntary removal near its deadline.
+const SHORTEST_DRAIN: Duration = Duration::from_secs(5);
 
 /// Reconciles one VPSieNode; returns when it wants to be looked at again at the latest.
 pub async fn reconcile(ctx: &Context, shared: &Shared, pass: &mut Pass, index: &Index, vn: &VPSieNode) -> Duration {
@@ -186,6 +190,25 @@ fn timeouts(group: Option<&NodeGroup>) -> Timeouts {
     })
 }
 
+/// The removal policy of a VPSieNode being deleted: involuntary when whoever deleted it said so (the
+/// NodeGroup controller: failed node, `maxNodes` lowered, repair, group deleted) or when its NodeGroup is
+/// gone or being deleted (whoever deleted the VPSieNode); voluntary otherwise. The deadline runs from the
+/// VPSieNode's deletion, or from its group's when that came first (a group's deletion ends by one deadline
+/// for all its members, however its budget staggered their removals).
+fn removal_policy(vn: &VPSieNode, group: Option<&NodeGroup>) -> RemovalPolicy {
+    let Some(deleted) = vn.metadata.deletion_timestamp.as_ref() else { return RemovalPolicy::Voluntary };
+    let said = vn.annotations().get(ANNOTATION_REMOVAL).is_some_and(|v| v == REMOVAL_INVOLUNTARY);
+    let group_deleted = group.and_then(|g| g.metadata.deletion_timestamp.as_ref()).map(|t| t.0);
+    if !said && group.is_some() && group_deleted.is_none() {
+        return RemovalPolicy::Voluntary;
+    }
+    let grace = group.map_or(DEFAULT_TERMINATION_GRACE, |g| {
+        SignedDuration::from_secs(i64::from(g.spec.termination_grace_period_seconds.max(0)))
+    });
+    let since = group_deleted.map_or(deleted.0, |g| g.min(deleted.0));
+    RemovalPolicy::Involuntary { deadline: since + grace }
+}
+
 async fn reconcile_inner(
     ctx: &Context,
     shared: &Shared,
@@ -232,6 +255,7 @@ async fn reconcile_inner(
         node: node.as_ref(),
         deleting,
         drain: &drain,
+        removal: removal_policy(vn, group.as_ref()),
         timeouts: timeouts(group.as_ref()),
         now,
     };
@@ -255,8 +279,17 @@ async fn reconcile_inner(
             Ok(LABEL_AGAIN)
         }
         Step::Fail(reason) => act.fail(&reason, FailureKind::Machine).await,
-        Step::Drain => act.drain(node.as_ref()).await,
+        Step::Drain => act.drain(node.as_ref(), observed.removal).await,
         Step::DeleteNode => act.delete_node(node.as_ref()).await,
+        Step::DeleteNodeUndrained(why) => {
+            if let Some(n) = &node {
+                tracing::warn!(vpsienode = %vn.name_any(), node = %n.name, "{why}");
+                let node_ref = crate::events::reference("v1", "Node", "", &n.name);
+                ctx.events.publish(&vn.object_ref(&()), true, "RemovalDeadline", "DeleteNode", &why).await;
+                ctx.events.publish(&node_ref, true, "RemovalDeadline", "DeleteNode", &why).await;
+            }
+            act.delete_node(node.as_ref()).await
+        }
         Step::DeleteMachine => act.delete_machine(pass, &backend, deleting).await,
         Step::Release => {
             set_finalizer(&api, vn, FINALIZER_VPSIENODE, false).await?;
@@ -404,7 +437,7 @@ impl Act<'_> {
         Ok(Duration::ZERO)
     }
 
-    async fn drain(&self, node: Option<&NodeView>) -> Result<Duration> {
+    async fn drain(&self, node: Option<&NodeView>, removal: RemovalPolicy) -> Result<Duration> {
         let Some(node) = node else { return Ok(Duration::ZERO) };
         let uid = self.vn.uid().unwrap_or_default();
         let failures = match self.shared.drain_state(self.vn) {
@@ -416,10 +449,20 @@ impl Act<'_> {
         }
         crate::failpoint::hit("drain:started");
         self.shared.set_drain(&uid, DrainState::Running);
-        let policy = DrainPolicy {
-            nodegroup: self.vn.spec.node_group_name.clone(),
-            timeout: self.ctx.config.drain_timeout,
-            ..DrainPolicy::default()
+        let group = &self.vn.spec.node_group_name;
+        let policy = match removal {
+            // The node is leaving either way: it stays cordoned between attempts.
+            RemovalPolicy::Voluntary => DrainPolicy {
+                nodegroup: group.clone(),
+                timeout: self.ctx.config.drain_timeout,
+                keep_cordoned: true,
+                ..DrainPolicy::default()
+            },
+            // An attempt ends by the deadline at the latest; the lifecycle then deletes the Node.
+            RemovalPolicy::Involuntary { deadline } => {
+                let left = self.now.duration_until(deadline).unsigned_abs();
+                DrainPolicy::involuntary(group, self.ctx.config.drain_timeout.min(left).max(SHORTEST_DRAIN))
+            }
         };
         let drainer = Drainer::new(self.ctx.drain_client.clone(), policy);
         let (shared, events, name) = (self.shared.clone(), self.ctx.events.clone(), node.name.clone());
@@ -433,7 +476,7 @@ impl Act<'_> {
                 Err(failure) => {
                     let wait = DRAIN_RETRY_FIRST.saturating_mul(1 << failures.min(5)).min(DRAIN_RETRY_CAP);
                     let note = format!(
-                        "{}; the Node is uncordoned and the VM kept; retry in {}s",
+                        "{}; the Node stays cordoned and the VM kept; retry in {}s",
                         failure.reason,
                         wait.as_secs()
                     );

@@ -10,13 +10,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use autoscaler_api::constants::{FINALIZER_NODEGROUP, LABEL_MANAGED, LABEL_NODEGROUP};
+use autoscaler_api::constants::{
+    ANNOTATION_REMOVAL, FINALIZER_NODEGROUP, LABEL_MANAGED, LABEL_NODEGROUP, REMOVAL_INVOLUNTARY,
+};
 use autoscaler_api::nodegroup::OfferingBackoff;
 use autoscaler_api::nodegroup::ProvisioningMode;
 use autoscaler_api::{NodeGroup, NodeGroupStatus, VPSieNode, VPSieNodePhase, VPSieNodeSpec};
 use futures::StreamExt as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
-use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use tokio::task::JoinHandle;
 
@@ -24,9 +26,10 @@ use crate::cluster::snapshot::{group_model, preferred_offering};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::lifecycle::status::{FailureKind, set_finalizer};
+use crate::membership::{counts, is_live, is_removing, removal_slots};
 use crate::provision::user_data::{UserDataError, render};
 use crate::telemetry::metrics::RECONCILE_ERRORS;
-use plan::{Member, is_live, managed_offering, offering_for_min, over_max};
+use plan::{Member, managed_offering, offering_for_min, over_max};
 
 /// The longest a pass waits when nothing changes.
 const IDLE: Duration = Duration::from_secs(10);
@@ -139,12 +142,29 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
     let members: Vec<VPSieNode> = all.iter().filter(|v| v.spec.node_group_name == name).cloned().collect();
     let has_finalizer = group.finalizers().iter().any(|f| f == FINALIZER_NODEGROUP);
 
-    if group.metadata.deletion_timestamp.is_some() {
+    let removing_total = all.iter().filter(|v| is_removing(v)).count();
+    if let Some(deleted_at) = group.metadata.deletion_timestamp.as_ref() {
         if !has_finalizer {
             return Ok(());
         }
-        for v in members.iter().filter(|v| v.metadata.deletion_timestamp.is_none()) {
-            delete_member(ctx, shared, &vns, group, v, "its NodeGroup is being deleted").await?;
+        // Under the group's disruption budget and the removal cap, emptiest first; once the group's
+        // terminationGracePeriodSeconds has passed since its deletion, every member goes at once (their
+        // removals are involuntary and past their deadline too, so none waits for a drain).
+        let grace = jiff::SignedDuration::from_secs(i64::from(group.spec.termination_grace_period_seconds.max(0)));
+        let deadline_passed = jiff::Timestamp::now() >= deleted_at.0 + grace;
+        let staying: Vec<&VPSieNode> = members.iter().filter(|v| !is_removing(v)).collect();
+        let slots = if deadline_passed {
+            staying.len()
+        } else {
+            let c = counts(&members);
+            removal_slots(group, c, removing_total, ctx.config.max_concurrent_removals, jiff::Timestamp::now())
+        };
+        let workload_pods = ctx.cluster.workload_pods_by_node();
+        let ranked: Vec<Member> = staying.iter().map(|v| member(&workload_pods, v)).collect();
+        for victim in over_max(&ranked, slots) {
+            if let Some(v) = staying.iter().find(|v| v.name_any() == victim) {
+                delete_member(ctx, shared, &vns, group, v, "its NodeGroup is being deleted").await?;
+            }
         }
         if members.is_empty() && shared.with(|m| !m.created.values().any(|(g, _)| g == &name)) {
             set_finalizer(&groups, group, FINALIZER_NODEGROUP, false).await?;
@@ -220,9 +240,11 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
             Err(p) => problem = Some(p),
         }
     } else if count > max {
+        // Under the group's disruption budget and the removal cap: the rest goes in later passes.
+        let slots = removal_slots(group, counts(&members), removing_total, ctx.config.max_concurrent_removals, now);
         let workload_pods = ctx.cluster.workload_pods_by_node();
         let members_ranked: Vec<Member> = live.iter().map(|v| member(&workload_pods, v)).collect();
-        for victim in over_max(&members_ranked, count - max) {
+        for victim in over_max(&members_ranked, (count - max).min(slots)) {
             if let Some(v) = live.iter().find(|v| v.name_any() == victim) {
                 delete_member(ctx, shared, &vns, group, v, &format!("the group is above maxNodes {max}")).await?;
                 scaled_down = true;
@@ -365,6 +387,17 @@ async fn delete_member(
     let name = v.name_any();
     if shared.with(|m| m.deleted.contains_key(&name)) {
         return Ok(());
+    }
+    // Every removal this controller makes must happen (failed node, above maxNodes, group deleted): the
+    // lifecycle drains it with the involuntary policy. Said before the delete, so the lifecycle never sees
+    // the deletion without it; a crash in between leaves a harmless annotation and the next pass deletes.
+    if v.annotations().get(ANNOTATION_REMOVAL).is_none_or(|r| r != REMOVAL_INVOLUNTARY) {
+        let patch = serde_json::json!({ "metadata": { "annotations": { ANNOTATION_REMOVAL: REMOVAL_INVOLUNTARY } } });
+        match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
     }
     match api.delete(&name, &DeleteParams::default()).await {
         Ok(_) => {}

@@ -2,7 +2,7 @@
 //! gets, which VPSieNodes leave when the group is above `maxNodes`, and the backoff a failure earns.
 
 use autoscaler_api::nodegroup::ProvisioningMode;
-use autoscaler_api::{NodeGroup, VPSieNode, VPSieNodePhase};
+use autoscaler_api::{NodeGroup, VPSieNodePhase};
 use autoscaler_decision::groups::NodeGroup as GroupModel;
 
 /// How long an offering is avoided after a node of it failed.
@@ -50,11 +50,6 @@ pub fn over_max(members: &[Member], excess: usize) -> Vec<String> {
     let mut ranked: Vec<&Member> = members.iter().collect();
     ranked.sort_by_key(|m| (m.phase == VPSieNodePhase::Ready, m.workload_pods, m.name.clone()));
     ranked.into_iter().take(excess).map(|m| m.name.clone()).collect()
-}
-
-/// Whether a VPSieNode still counts toward the group's size (not failed, not being deleted).
-pub fn is_live(vn: &VPSieNode) -> bool {
-    vn.metadata.deletion_timestamp.is_none() && vn.status.as_ref().is_none_or(|s| s.phase != VPSieNodePhase::Failed)
 }
 
 #[cfg(test)]

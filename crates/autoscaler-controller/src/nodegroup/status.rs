@@ -43,7 +43,7 @@ pub fn compute(o: &Observed<'_>) -> NodeGroupStatus {
     let t = Time(o.now);
     let spec = &o.group.spec;
     let mut s = o.previous.clone();
-    let live: Vec<&VPSieNode> = o.members.iter().filter(|v| crate::nodegroup::plan::is_live(v)).collect();
+    let live: Vec<&VPSieNode> = o.members.iter().filter(|v| crate::membership::is_live(v)).collect();
     let current = i32::try_from(live.len()).unwrap_or(i32::MAX);
     s.current_nodes = current;
     s.desired_nodes = current.clamp(spec.min_nodes, spec.max_nodes.max(spec.min_nodes));

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use autoscaler_api::{NodeGroup, VPSieNode, VPSieNodePhase};
+use autoscaler_api::{NodeGroup, VPSieNode};
 use k8s_openapi::api::core::v1::Node as K8sNode;
 use kube::api::DeleteParams;
 use kube::{Api, ResourceExt};
@@ -276,15 +276,8 @@ fn group_limits(
     let mut out = BTreeMap::new();
     let mut removing_total = 0;
     for (name, g) in groups {
-        let members = vpsienodes.values().filter(|v| &v.spec.node_group_name == name);
-        let (mut removing, mut live) = (0, 0);
-        for v in members {
-            if v.metadata.deletion_timestamp.is_some() {
-                removing += 1;
-            } else if v.status.as_ref().is_none_or(|s| s.phase != VPSieNodePhase::Failed) {
-                live += 1;
-            }
-        }
+        let crate::membership::Counts { live, removing } =
+            crate::membership::counts(vpsienodes.values().filter(|v| &v.spec.node_group_name == name));
         removing_total += removing;
         let spec = &g.spec;
         let last_up =
