@@ -70,6 +70,12 @@ pub struct NodeGroup {
     pub daemonset_pods: Vec<Pod>,
     /// When its nodes may be removed.
     pub scale_down: ScaleDown,
+    /// Members that count toward `max_nodes` and the limits but are not among the nodes given to a plan
+    /// (no capacity): a node NotReady past its registration timeout, a node in flight past its phase's
+    /// timeout. Without them a group at `max_nodes` with a dead node would plan one more, which the
+    /// NodeGroup controller would delete again, forever.
+    #[serde(default)]
+    pub absent_members: Usage,
 }
 
 /// Scale-down settings of a group.
@@ -100,7 +106,7 @@ impl Default for ScaleDown {
 }
 
 /// What a group already has (existing and in-flight nodes).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     /// Nodes.
     pub nodes: i32,
@@ -113,9 +119,9 @@ pub struct Usage {
 }
 
 impl NodeGroup {
-    /// What the group's nodes among `nodes` add up to.
+    /// What the group's nodes among `nodes` add up to, with its members absent from them.
     pub fn usage(&self, nodes: &[Node]) -> Usage {
-        let mut u = Usage::default();
+        let mut u = self.absent_members.clone();
         for n in nodes.iter().filter(|n| n.group.as_deref() == Some(self.name.as_str())) {
             u.nodes += 1;
             u.cpu_milli += n.allocatable.cpu_milli;

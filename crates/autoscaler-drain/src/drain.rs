@@ -148,6 +148,15 @@ impl Drainer {
         Ok(victims)
     }
 
+    /// Whether the node's Ready condition is not True (a failed read says no: wait as for any node).
+    async fn unreachable(&self, node: &str) -> bool {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        nodes.get_opt(node).await.ok().flatten().is_some_and(|n| {
+            let conditions = n.status.and_then(|s| s.conditions).unwrap_or_default();
+            !conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    }
+
     async fn pods_on(&self, node: &str) -> Result<Vec<Pod>, kube::Error> {
         let all: Api<Pod> = Api::all(self.client.clone());
         Ok(all.list(&ListParams::default().fields(&format!("spec.nodeName={node}"))).await?.items)
@@ -217,9 +226,15 @@ impl Drainer {
     async fn wait_gone(&self, node: &str, wave: &[Victim], deadline: Instant) -> Result<(), DrainFailureReason> {
         let mut remaining: Vec<&Pod> = wave.iter().map(|v| &v.pod).collect();
         loop {
+            // An unreachable node's kubelet never confirms a deletion: a pod whose deletion began is gone.
+            let unreachable = self.policy.unreachable_is_gone && self.unreachable(node).await;
             // A failed list leaves `remaining` as it was: looked at again next round.
             if let Ok(on_node) = self.pods_on(node).await {
-                let present: HashSet<String> = on_node.into_iter().filter_map(|p| p.metadata.uid).collect();
+                let present: HashSet<String> = on_node
+                    .into_iter()
+                    .filter(|p| !(unreachable && p.metadata.deletion_timestamp.is_some()))
+                    .filter_map(|p| p.metadata.uid)
+                    .collect();
                 remaining.retain(|p| p.metadata.uid.as_ref().is_some_and(|uid| present.contains(uid)));
             }
             if remaining.is_empty() {

@@ -52,6 +52,12 @@ pub(crate) fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<Strin
     labels_ok && exprs_ok
 }
 
+/// Whether the pod's Ready condition is True.
+pub(crate) fn pod_ready(pod: &Pod) -> bool {
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 /// Names of the PodDisruptionBudgets in the pod's namespace that select it.
 async fn budgets_for(pdbs: &Api<PodDisruptionBudget>, pod: &Pod) -> Vec<String> {
     let labels = pod.metadata.labels.clone().unwrap_or_default();
@@ -119,6 +125,19 @@ pub(crate) async fn evict_until(
                 return PodEviction { pod: full, result: Evicted::AlreadyGone, budget_waits };
             }
             Err(kube::Error::Api(s)) if s.code == 429 => match refusal(&s) {
+                // Not Ready: it serves nothing, so deleting it takes no healthy pod from its budget.
+                Refusal::Budget if policy.delete_unready_pods && !pod_ready(pod) => {
+                    match pods.delete(&name, &params.delete_options.clone().unwrap_or_default()).await {
+                        Ok(_) => {
+                            tracing::info!(pod = %full, "a budget refused evicting a pod that is not Ready; deleted it");
+                            return PodEviction { pod: full, result: Evicted::Accepted, budget_waits };
+                        }
+                        Err(kube::Error::Api(s)) if s.code == 404 || (s.code == 409 && s.message.contains("UID")) => {
+                            return PodEviction { pod: full, result: Evicted::AlreadyGone, budget_waits };
+                        }
+                        Err(e) => Evicted::Failed(e.to_string()),
+                    }
+                }
                 Refusal::Budget => {
                     budget_waits += 1;
                     Evicted::Budget(budgets_for(pdbs, pod).await)

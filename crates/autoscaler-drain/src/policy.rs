@@ -25,6 +25,13 @@ pub struct DrainPolicy {
     /// before anything else, and a failed or cancelled drain leaves it cordoned and tainted (a retry resumes
     /// it) instead of putting it back in service, where it would take new pods between retries.
     pub keep_cordoned: bool,
+    /// A pod that is not Ready and whose eviction a PodDisruptionBudget refuses is deleted instead: it
+    /// serves nothing, so no budget loses a healthy pod. (A budget that is already short of healthy pods
+    /// refuses every eviction, unhealthy pods' too, which would hold a dead node's pods for good.)
+    pub delete_unready_pods: bool,
+    /// On a node that is not Ready (its kubelet unreachable), an evicted pod counts as gone once its
+    /// deletion began: nothing there will ever confirm it, and the pod goes with the Node object.
+    pub unreachable_is_gone: bool,
     /// The NodeGroup of the node, for metric labels.
     pub nodegroup: String,
 }
@@ -41,6 +48,8 @@ impl Default for DrainPolicy {
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
             keep_cordoned: false,
+            delete_unready_pods: false,
+            unreachable_is_gone: false,
             nodegroup: String::new(),
         }
     }
@@ -49,8 +58,9 @@ impl Default for DrainPolicy {
 impl DrainPolicy {
     /// The policy of a removal that must happen (involuntary): every pod that is not node-bound or finished
     /// is evicted (local storage, no controller, kube-system without a budget, do-not-disrupt), through the
-    /// Eviction API so PodDisruptionBudgets still hold; the node stays cordoned between attempts. The caller
-    /// bounds it with `timeout` and gives up waiting at its own deadline.
+    /// Eviction API so PodDisruptionBudgets still hold for every Ready pod; a pod that is not Ready is deleted
+    /// when its budget refuses, and the pods of an unreachable node are not waited for once deleted; the node
+    /// stays cordoned between attempts. The caller bounds it with `timeout` and gives up at its own deadline.
     pub fn involuntary(nodegroup: &str, timeout: Duration) -> Self {
         Self {
             allow_local_storage: true,
@@ -58,6 +68,8 @@ impl DrainPolicy {
             allow_do_not_disrupt: true,
             allow_system_pods_without_budget: true,
             keep_cordoned: true,
+            delete_unready_pods: true,
+            unreachable_is_gone: true,
             timeout,
             nodegroup: nodegroup.to_owned(),
             ..Self::default()

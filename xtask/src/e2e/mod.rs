@@ -83,9 +83,9 @@ const SCENARIOS: &[Scenario] = &[
         local_only: Some("a powered-off VM's Node stops heartbeating only with testenv's gated kwok stages"),
     },
     Scenario {
-        name: "NodeGroup deleted with unevictable pods, a PDB allowing nothing and a dead node: gone by its deadline",
+        name: "node repair at maxNodes, 3 of 5 dead blocks repair, NodeGroup deleted with unevictable pods by its deadline",
         suite: "serving",
-        test: "a_deleted_nodegroup_goes_within_its_deadline_with_unevictable_pods_and_a_dead_node",
+        test: "broken_nodes_are_repaired_too_many_block_repair_and_a_deleted_group_goes_by_its_deadline",
         smoke: false,
         local_only: Some("a powered-off VM's Node stops heartbeating only with testenv's gated kwok stages"),
     },

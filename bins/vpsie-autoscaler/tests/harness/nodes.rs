@@ -56,11 +56,19 @@ pub fn sim_hostnames(env: &Env) -> Vec<String> {
 
 /// The ground truth: every VM belongs to exactly one VPSieNode and no host name appears twice.
 pub async fn assert_no_duplicate_or_leak(env: &Env, group: &str) {
+    assert_no_duplicate_or_leak_in(env, &[group]).await;
+}
+
+/// [`assert_no_duplicate_or_leak`] over the VPSieNodes of several groups.
+pub async fn assert_no_duplicate_or_leak_in(env: &Env, groups: &[&str]) {
     let vms = sim_hostnames(env);
     let mut unique = vms.clone();
     unique.dedup();
     assert_eq!(vms, unique, "duplicate VMs");
-    let mut names: Vec<String> = vpsienodes(env, group).await.iter().map(|v| v.name_any()).collect();
+    let mut names = Vec::new();
+    for group in groups {
+        names.extend(vpsienodes(env, group).await.iter().map(|v| v.name_any()));
+    }
     names.sort();
     assert_eq!(vms, names, "VMs and VPSieNodes differ");
 }

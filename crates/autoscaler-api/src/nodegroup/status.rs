@@ -108,6 +108,9 @@ pub enum ConditionType {
     ScaleUpBlocked,
     /// The last reconcile failed.
     Error,
+    /// Broken nodes are not repaired: more of the group's nodes are broken than repair may replace at once
+    /// (a cluster-wide problem is not fixed by deleting nodes).
+    RepairBlocked,
 }
 
 impl ConditionType {
@@ -120,6 +123,7 @@ impl ConditionType {
             ConditionType::AtMaxCapacity => "AtMaxCapacity",
             ConditionType::ScaleUpBlocked => "ScaleUpBlocked",
             ConditionType::Error => "Error",
+            ConditionType::RepairBlocked => "RepairBlocked",
         }
     }
 }

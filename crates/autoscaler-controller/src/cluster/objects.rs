@@ -30,6 +30,9 @@ pub struct NodeEntry {
     pub unneeded_since: Option<jiff::Timestamp>,
     /// Annotated `autoscaler.vpsie.com/scale-down-disabled: "true"`: never scaled down or consolidated.
     pub scale_down_disabled: bool,
+    /// Since when its Ready condition has not been True (its last transition), while it is not; `None` when
+    /// Ready or when the condition carries no transition time.
+    pub not_ready_since: Option<jiff::Timestamp>,
 }
 
 /// Where a pod stands.
@@ -202,8 +205,19 @@ pub fn node(n: K8sNode) -> Converted<NodeEntry> {
             model.offering = model.labels.get(LABEL_OFFERING).cloned();
             let annotations = n.metadata.annotations.as_ref();
             let annotation = |key: &str| annotations.and_then(|a| a.get(key));
+            let not_ready_since = if model.ready {
+                None
+            } else {
+                n.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+                    .and_then(|c| c.last_transition_time.as_ref())
+                    .map(|t| t.0)
+            };
             Converted::Keep(NodeEntry {
                 model,
+                not_ready_since,
                 unneeded_since: annotation(ANNOTATION_UNNEEDED_SINCE).and_then(|v| v.parse().ok()),
                 scale_down_disabled: annotation(ANNOTATION_SCALE_DOWN_DISABLED)
                     .is_some_and(|v| v.eq_ignore_ascii_case("true")),

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use autoscaler_api::constants::{LABEL_DATACENTER, LABEL_NODEGROUP};
 use autoscaler_api::nodegroup::{NodeTaint, TaintEffect as ApiEffect};
 use autoscaler_api::{NodeGroup, VPSieNode, VPSieNodePhase};
-use autoscaler_decision::groups::{Limits, NodeGroup as GroupModel, Offering, ScaleDown};
+use autoscaler_decision::groups::{Limits, NodeGroup as GroupModel, Offering, ScaleDown, Usage};
 use autoscaler_decision::model::NamespaceLabels;
 use autoscaler_decision::selectors::{Taint, TaintEffect};
 use autoscaler_decision::{Node, Pdb, Pod, Resources};
@@ -197,6 +197,7 @@ pub fn group_model(
         limits,
         backoff,
         daemonset_pods: Vec::new(),
+        absent_members: Usage::default(),
         scale_down: ScaleDown {
             enabled: policy.enabled,
             cpu_threshold: f64::from(policy.cpu_threshold) / 100.0,
@@ -229,6 +230,11 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
     // Existing nodes, with starting nodes of ours seen as they will be once started.
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut group_sizes: HashMap<String, usize> = HashMap::new();
+    // Members that are no capacity but still count toward maxNodes and the limits, by group.
+    let mut absent: HashMap<String, Usage> = HashMap::new();
+    let price = |offering: Option<&str>| {
+        offering.and_then(|id| catalog.iter().find(|o| o.identifier == id)).map_or(0.0, |o| o.monthly_price)
+    };
     let mut registered: BTreeSet<String> = BTreeSet::new();
     for entry in cluster.nodes.read().values() {
         let mut node = entry.model.clone();
@@ -245,7 +251,13 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
             let timeout = groups.get(&g).map_or(900, |ng| i64::from(ng.spec.registration_timeout_seconds));
             let young = now.as_second() - node.created_at <= timeout;
             if !node.ready && !young {
-                continue; // unready past its registration timeout: no longer capacity
+                // Unready past its registration timeout: no longer capacity, still a member.
+                let a = absent.entry(g.clone()).or_default();
+                a.nodes += 1;
+                a.cpu_milli += node.allocatable.cpu_milli;
+                a.memory += node.allocatable.memory;
+                a.monthly_cost += price(node.offering.as_deref());
+                continue;
             }
             // A node still starting: unready, or Ready while the controller-manager or its agents have not
             // yet removed their taints (that takes a moment after Ready). Within its registration timeout
@@ -281,6 +293,13 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
         }
         *group_sizes.entry(v.spec.node_group_name.clone()).or_default() += 1;
         if past_its_phase_timeout(v, ng, now) {
+            // No capacity to wait for, still a member until the lifecycle fails it.
+            let offer = catalog.iter().find(|o| o.identifier == v.spec.offering_id);
+            let a = absent.entry(v.spec.node_group_name.clone()).or_default();
+            a.nodes += 1;
+            a.cpu_milli += offer.map_or(0, |o| o.cpu.saturating_mul(1000));
+            a.memory += offer.map_or(0, |o| o.ram_mib.saturating_mul(1 << 20));
+            a.monthly_cost += price(Some(&v.spec.offering_id));
             continue;
         }
         let model = templates
@@ -335,7 +354,10 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
             continue;
         }
         match group_model(ng, catalog, &daemonsets, group_sizes.get(name).copied().unwrap_or(0), now) {
-            Ok(g) => snap.groups.push(g),
+            Ok(mut g) => {
+                g.absent_members = absent.remove(name).unwrap_or_default();
+                snap.groups.push(g);
+            }
             Err(reason) => snap.problems.push(GroupProblem { group: name.clone(), reason }),
         }
     }

@@ -218,8 +218,20 @@ fn a_node_unready_past_its_registration_timeout_is_not_capacity() {
     let c = cluster_with(nodegroup(json!({"registrationTimeoutSeconds": 120})));
     insert_node(&c, "general-late", false, json!([]), "2026-12-01T10:00:00Z");
     c.vpsienodes.insert("general-late", vpsienode("general-late", "id-4-8", "Joining"));
+    insert_pod(&c, pending_pod("api-0", "1", "2Gi"));
     let s = build(&c, &catalog(), now());
     assert!(s.nodes.is_empty(), "5 minutes unready with a 2-minute timeout, and not in flight either");
+    // Still a member: it counts toward maxNodes, so a group at its maximum plans no more (before, it planned
+    // one that the NodeGroup controller deleted as above maxNodes, a real VM each round).
+    assert_eq!(s.groups[0].absent_members.nodes, 1);
+    assert!((s.groups[0].absent_members.monthly_cost - 29.0).abs() < 1e-9);
+    assert_eq!(plan_of(&s).new_nodes.len(), 1, "room below maxNodes 10");
+    let c1 = cluster_with(nodegroup(json!({"registrationTimeoutSeconds": 120, "maxNodes": 1})));
+    insert_node(&c1, "general-late", false, json!([]), "2026-12-01T10:00:00Z");
+    c1.vpsienodes.insert("general-late", vpsienode("general-late", "id-4-8", "Ready"));
+    insert_pod(&c1, pending_pod("api-0", "1", "2Gi"));
+    let at_max = plan_of(&build(&c1, &catalog(), now()));
+    assert!(at_max.new_nodes.is_empty(), "a group at maxNodes with a dead node plans nothing: {:?}", at_max.new_nodes);
 
     // A VPSieNode without a Node past the timeout of its phase is not in flight (no capacity to wait for),
     // aged by the phase's time stamp: the create intent while Provisioning, the VM's activation after.
@@ -244,6 +256,7 @@ fn a_node_unready_past_its_registration_timeout_is_not_capacity() {
     let mut in_flight = s.in_flight.clone();
     in_flight.sort();
     assert_eq!(in_flight, ["general-fresh", "general-wait1"]);
+    assert_eq!(s.groups[0].absent_members.nodes, 2, "the two past their phase's timeout still count toward maxNodes");
 }
 
 #[test]

@@ -177,8 +177,9 @@ mod tests {
                 let entry = NodeEntry {
                     model: Node::new(name, 1000, 1 << 30),
                     provider_id: pid.map(str::to_owned),
-                    unneeded_since: None,
                     scale_down_disabled: false,
+                    not_ready_since: None,
+                    unneeded_since: None,
                 };
                 (Box::from(*name), Box::new(entry))
             })

@@ -4,6 +4,7 @@
 //! VPSieNodes; their finalizer owns drain and VM deletion. Only the leader acts, never in `--dry-run`.
 
 pub mod plan;
+pub mod repair;
 pub mod status;
 
 use std::collections::{HashMap, HashSet};
@@ -103,16 +104,17 @@ async fn pass(ctx: &Context, shared: &Shared) {
         m.created.retain(|name, (_, at)| !seen.contains(name) && at.elapsed() < CACHE_LAG);
         m.deleted.retain(|name, at| seen.contains(name) && at.elapsed() < CACHE_LAG);
     });
-    // Read once per pass for every group: Ready Node names and offering prices.
+    // Read once per pass for every group: Ready Node names, since when the others are not, and offering
+    // prices.
+    let (ready_nodes, not_ready_since) = {
+        let nodes = ctx.cluster.nodes.read();
+        let ready = nodes.values().filter(|n| n.model.ready).map(|n| n.model.name.clone()).collect();
+        let since = nodes.values().filter_map(|n| n.not_ready_since.map(|t| (n.model.name.clone(), t))).collect();
+        (ready, since)
+    };
     let seen = Seen {
-        ready_nodes: ctx
-            .cluster
-            .nodes
-            .read()
-            .values()
-            .filter(|n| n.model.ready)
-            .map(|n| n.model.name.clone())
-            .collect(),
+        ready_nodes,
+        not_ready_since,
         prices: ctx.catalog.offers().into_iter().map(|o| (o.identifier, o.monthly_price)).collect(),
     };
     let (vpsienodes, seen) = (&vpsienodes, &seen);
@@ -131,6 +133,8 @@ async fn pass(ctx: &Context, shared: &Shared) {
 struct Seen {
     /// Names of the Ready Nodes.
     ready_nodes: HashSet<String>,
+    /// Since when each Node that is not Ready has not been.
+    not_ready_since: HashMap<String, jiff::Timestamp>,
     /// Monthly price by offering identifier.
     prices: HashMap<String, f64>,
 }
@@ -202,6 +206,9 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
         delete_member(ctx, shared, &vns, group, v, &format!("it failed: {reason}")).await?;
     }
 
+    // Broken nodes: replaced first when the group has room, then removed (involuntary).
+    let repair_blocked = repair_broken(ctx, shared, &vns, group, &members, seen, now).await?;
+
     // Size: VPSieNodes that count, including those this process created that the cache lacks.
     let deleted = shared.with(|m| m.deleted.keys().cloned().collect::<HashSet<_>>());
     let live: Vec<&VPSieNode> = members.iter().filter(|v| is_live(v) && !deleted.contains(&v.name_any())).collect();
@@ -233,7 +240,8 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
                             Err(UserDataError::Api(e)) => return Err(e.into()),
                         }
                     }
-                    create_member(ctx, shared, &vns, group, vn).await?;
+                    let why = format!("to reach minNodes {min}");
+                    create_member(ctx, shared, &vns, group, vn, &why).await?;
                     scaled_up = true;
                 }
             }
@@ -263,6 +271,7 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
         scaled_up,
         scaled_down,
         problem: problem.as_deref(),
+        repair_blocked: repair_blocked.as_deref(),
         note: &ctx.notes.get(&name),
         now,
     };
@@ -274,7 +283,71 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
     if let Some(p) = problem {
         ctx.events.publish(&group.object_ref(&()), true, "ScaleUpBlocked", "Reconcile", &p).await;
     }
+    if let Some(why) = repair_blocked {
+        ctx.events.publish(&group.object_ref(&()), true, "RepairBlocked", "Repair", &why).await;
+    }
     Ok(())
+}
+
+/// Repairs the group's broken members (see [`repair`]): for each, a replacement VPSieNode on the same
+/// offering first when the group is below `maxNodes`, then the broken one is deleted (involuntary removal).
+/// Returns why repair is blocked, if it is.
+async fn repair_broken(
+    ctx: &Context,
+    shared: &Shared,
+    vns: &Api<VPSieNode>,
+    group: &NodeGroup,
+    members: &[VPSieNode],
+    seen: &Seen,
+    now: jiff::Timestamp,
+) -> Result<Option<String>> {
+    let deleted = shared.with(|m| m.deleted.keys().cloned().collect::<HashSet<_>>());
+    let counted: Vec<&VPSieNode> = members.iter().filter(|v| is_live(v) || is_removing(v)).collect();
+    let health: Vec<repair::Health> = counted
+        .iter()
+        .map(|v| {
+            let status = v.status.as_ref();
+            let node = status.and_then(|s| s.node_name.as_ref());
+            repair::Health {
+                name: v.name_any(),
+                phase: status.map(|s| s.phase).unwrap_or_default(),
+                not_ready_since: node.and_then(|n| seen.not_ready_since.get(n)).copied(),
+                removing: is_removing(v) || deleted.contains(&v.name_any()),
+            }
+        })
+        .collect();
+    let period = jiff::SignedDuration::from_secs(i64::from(group.spec.repair_after_seconds.max(0)));
+    let victims = match repair::plan(&health, period, now) {
+        repair::Repair::Nothing => return Ok(None),
+        repair::Repair::Blocked { unhealthy, allowed, members } => {
+            let why = format!(
+                "{unhealthy} of {members} nodes are NotReady and at least one for more than {}s; repair replaces at \
+                 most {allowed} at once ({}%): no node is removed while this many are NotReady",
+                period.as_secs(),
+                repair::REPAIR_SHARE_PERCENT
+            );
+            // Said by the condition and a (folded) Event; a warning on every pass would flood the log.
+            tracing::debug!(nodegroup = %group.name_any(), unhealthy, allowed, "{why}");
+            return Ok(Some(why));
+        }
+        repair::Repair::Replace(victims) => victims,
+    };
+    let max = usize::try_from(group.spec.max_nodes).unwrap_or(0);
+    let unseen = shared.with(|m| m.created.values().filter(|(g, _)| *g == group.name_any()).count());
+    let mut size = members.iter().filter(|v| is_live(v) && !deleted.contains(&v.name_any())).count() + unseen;
+    for victim in victims {
+        let Some(broken) = counted.iter().find(|v| v.name_any() == victim) else { continue };
+        if size < max {
+            let replacement = new_member(ctx, group, &broken.spec.offering_id)?;
+            let note = format!("replaces VPSieNode {victim}, whose Node is NotReady (repair)");
+            create_member(ctx, shared, vns, group, replacement, &note).await?;
+            size += 1;
+        }
+        let why = format!("repair: its Node has been NotReady for more than {}s", period.as_secs());
+        delete_member(ctx, shared, vns, group, broken, &why).await?;
+        size -= 1;
+    }
+    Ok(None)
 }
 
 fn merged_backoff(previous: &NodeGroupStatus, new: &[OfferingBackoff], now: jiff::Timestamp) -> Vec<OfferingBackoff> {
@@ -358,20 +431,21 @@ pub(crate) fn new_member(ctx: &Context, group: &NodeGroup, offering: &str) -> Re
     Ok(vn)
 }
 
+/// Creates `vn`; `why` ends the Event's note ("added VPSieNode x (offering) <why>").
 async fn create_member(
     ctx: &Context,
     shared: &Shared,
     api: &Api<VPSieNode>,
     group: &NodeGroup,
     vn: VPSieNode,
+    why: &str,
 ) -> Result<()> {
     let name = vn.name_any();
-    let (spec, offering) = (&group.spec, vn.spec.offering_id.clone());
+    let offering = vn.spec.offering_id.clone();
     api.create(&PostParams::default(), &vn).await?;
     shared.with(|m| m.created.insert(name.clone(), (group.name_any(), tokio::time::Instant::now())));
-    let note =
-        format!("added VPSieNode {name} ({}) to reach minNodes {}", ctx.catalog.name_of(&offering), spec.min_nodes);
-    tracing::info!(nodegroup = %group.name_any(), vpsienode = %name, offering, "VPSieNode created for minNodes");
+    let note = format!("added VPSieNode {name} ({}) {why}", ctx.catalog.name_of(&offering));
+    tracing::info!(nodegroup = %group.name_any(), vpsienode = %name, offering, why, "VPSieNode created");
     ctx.events.publish(&group.object_ref(&()), false, "ScaledUp", "Reconcile", &note).await;
     Ok(())
 }

@@ -32,6 +32,8 @@ pub struct Observed<'a> {
     pub scaled_down: bool,
     /// Why the group cannot be reconciled, if it cannot.
     pub problem: Option<&'a str>,
+    /// Why broken nodes are not repaired, if they are not.
+    pub repair_blocked: Option<&'a str>,
     /// What the scaling loops noted about the group.
     pub note: &'a GroupNote,
     /// Now.
@@ -152,6 +154,10 @@ pub fn compute(o: &Observed<'_>) -> NodeGroupStatus {
         &format!("minNodes {}", spec.min_nodes),
         &t,
     );
+    match o.repair_blocked {
+        Some(why) => set_condition(c, ConditionType::RepairBlocked.as_str(), true, "TooManyBroken", why, &t),
+        None => set_condition(c, ConditionType::RepairBlocked.as_str(), false, "RepairAllowed", "", &t),
+    }
     set_condition(
         c,
         ConditionType::AtMaxCapacity.as_str(),

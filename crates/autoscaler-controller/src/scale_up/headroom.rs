@@ -55,11 +55,12 @@ fn over(t: Thresholds, requested: &Resources, allocatable: &Resources) -> Option
 }
 
 /// Why `group` needs a headroom node now, given every node (existing and in-flight) with its pods, or
-/// `None`. A group without nodes or at `max_nodes` gets none.
-pub fn wanted(group: &str, max_nodes: i32, t: Thresholds, nodes: &[Node]) -> Option<String> {
+/// `None`. A group without Ready nodes gets none. Whether the group has room for one more (`maxNodes`,
+/// limits) is the caller's question, answered by the group's usage, which counts every member.
+pub fn wanted(group: &str, t: Thresholds, nodes: &[Node]) -> Option<String> {
     let (requested, allocatable, count) =
         totals(nodes.iter().filter(|n| n.group.as_deref() == Some(group) && n.ready && !n.unschedulable));
-    if count == 0 || count >= usize::try_from(max_nodes).unwrap_or(0) {
+    if count == 0 {
         return None;
     }
     over(t, &requested, &allocatable)
@@ -92,13 +93,12 @@ mod tests {
     fn a_busy_group_wants_one_more_and_keeps_its_spare() {
         let t = Thresholds::from_percent(80, 80);
         let busy = vec![node("a", 3600), node("b", 3400)];
-        let why = wanted("web", 5, t, &busy).unwrap_or_default();
+        let why = wanted("web", t, &busy).unwrap_or_default();
         assert_eq!(why, "requested CPU is 88% of the group's allocatable (threshold 80%)");
-        assert_eq!(wanted("web", 2, t, &busy), None, "at maxNodes");
-        assert_eq!(wanted("web", 5, Thresholds::from_percent(100, 100), &busy), None, "100% never fires");
+        assert_eq!(wanted("web", Thresholds::from_percent(100, 100), &busy), None, "100% never fires");
         // With a third, empty node the group is at 58%: no more headroom, and the spare stays.
         let with_spare = vec![node("a", 3600), node("b", 3400), node("c", 0)];
-        assert_eq!(wanted("web", 5, t, &with_spare), None);
+        assert_eq!(wanted("web", t, &with_spare), None);
         assert!(needed_after_removing("web", "c", t, &with_spare).is_some());
         let idle = vec![node("a", 500), node("b", 500), node("c", 0)];
         assert_eq!(needed_after_removing("web", "c", t, &idle), None);

@@ -392,9 +392,22 @@ impl ScaleUp {
                 continue;
             }
             let t = headroom::Thresholds::from_percent(policy.cpu_threshold, policy.memory_threshold);
-            let Some(why) = headroom::wanted(&model.name, model.max_nodes, t, &snap.nodes) else { continue };
+            let Some(why) = headroom::wanted(&model.name, t, &snap.nodes) else { continue };
             let preferred = g.spec.preferred_instance_type.as_deref();
             let Some(offering) = crate::nodegroup::plan::offering_for_min(model, preferred) else { continue };
+            // Room by the group's usage, which counts every member (a NotReady node too): before, headroom
+            // counted Ready nodes only and added a node to a group at maxNodes with a dead one, which the
+            // NodeGroup controller then deleted, a VM each window.
+            let usage = model.usage(&snap.nodes);
+            if usage.nodes >= model.max_nodes {
+                continue;
+            }
+            if let Some(o) = model.offerings.iter().find(|o| o.id == offering)
+                && let Some(limit) = model.limit_exceeded(&usage, o)
+            {
+                tracing::debug!(nodegroup = %model.name, limit, "headroom node wanted but the group's limits forbid it");
+                continue;
+            }
             tracing::info!(nodegroup = %model.name, why, "headroom node wanted");
             out.push(NewNode { group: model.name.clone(), offering, pods: Vec::new(), created_for: "headroom" });
         }
