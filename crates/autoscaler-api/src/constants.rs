@@ -30,6 +30,9 @@ pub const ANNOTATION_UNNEEDED_SINCE: &str = "autoscaler.vpsie.com/unneeded-since
 pub const ANNOTATION_DECISION: &str = "autoscaler.vpsie.com/decision";
 /// VPSieNode annotation: what created it (`scale-up`, `headroom`, `min-nodes`, `consolidation`).
 pub const ANNOTATION_CREATED_FOR: &str = "autoscaler.vpsie.com/created-for";
+/// VPSieNode annotation on a repair's replacement: the broken VPSieNode it replaces (so a pass that finds
+/// the broken one still there, after a failed delete or a restart, creates no second replacement).
+pub const ANNOTATION_REPAIRS: &str = "autoscaler.vpsie.com/repairs";
 /// VPSieNode annotation on a consolidation's replacement: the nodes it replaces, comma-separated.
 pub const ANNOTATION_REPLACES: &str = "autoscaler.vpsie.com/replaces";
 

@@ -148,12 +148,14 @@ impl Drainer {
         Ok(victims)
     }
 
-    /// Whether the node's Ready condition is not True (a failed read says no: wait as for any node).
+    /// Whether the node's kubelet stopped reporting: its Ready condition is `Unknown` (the controller-manager
+    /// sets that when heartbeats stop). `False` is a kubelet that reports (runtime or network not ready) and
+    /// still confirms deletions; a failed read says no: wait as for any node.
     async fn unreachable(&self, node: &str) -> bool {
         let nodes: Api<Node> = Api::all(self.client.clone());
         nodes.get_opt(node).await.ok().flatten().is_some_and(|n| {
             let conditions = n.status.and_then(|s| s.conditions).unwrap_or_default();
-            !conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+            conditions.iter().any(|c| c.type_ == "Ready" && c.status == "Unknown")
         })
     }
 

@@ -58,6 +58,17 @@ pub(crate) fn pod_ready(pod: &Pod) -> bool {
     conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// The preconditions to delete `pod` with when a fresh read shows it (same UID) not Ready; `None` when it
+/// is Ready now, gone, or cannot be read.
+async fn unready_now(pods: &Api<Pod>, name: &str, pod: &Pod) -> Option<Preconditions> {
+    let current = pods.get_opt(name).await.ok().flatten()?;
+    let same = current.metadata.uid.is_some() && current.metadata.uid == pod.metadata.uid;
+    (same && !pod_ready(&current)).then(|| Preconditions {
+        uid: current.metadata.uid.clone(),
+        resource_version: current.metadata.resource_version,
+    })
+}
+
 /// Names of the PodDisruptionBudgets in the pod's namespace that select it.
 async fn budgets_for(pdbs: &Api<PodDisruptionBudget>, pod: &Pod) -> Vec<String> {
     let labels = pod.metadata.labels.clone().unwrap_or_default();
@@ -125,19 +136,28 @@ pub(crate) async fn evict_until(
                 return PodEviction { pod: full, result: Evicted::AlreadyGone, budget_waits };
             }
             Err(kube::Error::Api(s)) if s.code == 429 => match refusal(&s) {
-                // Not Ready: it serves nothing, so deleting it takes no healthy pod from its budget.
-                Refusal::Budget if policy.delete_unready_pods && !pod_ready(pod) => {
-                    match pods.delete(&name, &params.delete_options.clone().unwrap_or_default()).await {
-                        Ok(_) => {
-                            tracing::info!(pod = %full, "a budget refused evicting a pod that is not Ready; deleted it");
-                            return PodEviction { pod: full, result: Evicted::Accepted, budget_waits };
+                // Not Ready: it serves nothing, so deleting it takes no healthy pod from its budget. Read
+                // again now (the wave's list may be minutes old) and deleted only as read: a pod that turned
+                // Ready since fails the resourceVersion precondition and is evicted as any other.
+                Refusal::Budget if policy.delete_unready_pods => match unready_now(pods, &name, pod).await {
+                    Some(precondition) => {
+                        let delete = DeleteParams { preconditions: Some(precondition), ..DeleteParams::default() };
+                        match pods.delete(&name, &delete).await {
+                            Ok(_) => {
+                                tracing::info!(pod = %full, "a budget refused evicting a pod that is not Ready; deleted it");
+                                return PodEviction { pod: full, result: Evicted::Accepted, budget_waits };
+                            }
+                            Err(kube::Error::Api(s)) if s.code == 404 => {
+                                return PodEviction { pod: full, result: Evicted::AlreadyGone, budget_waits };
+                            }
+                            Err(e) => Evicted::Failed(e.to_string()),
                         }
-                        Err(kube::Error::Api(s)) if s.code == 404 || (s.code == 409 && s.message.contains("UID")) => {
-                            return PodEviction { pod: full, result: Evicted::AlreadyGone, budget_waits };
-                        }
-                        Err(e) => Evicted::Failed(e.to_string()),
                     }
-                }
+                    None => {
+                        budget_waits += 1;
+                        Evicted::Budget(budgets_for(pdbs, pod).await)
+                    }
+                },
                 Refusal::Budget => {
                     budget_waits += 1;
                     Evicted::Budget(budgets_for(pdbs, pod).await)

@@ -29,7 +29,7 @@ pub struct DrainPolicy {
     /// serves nothing, so no budget loses a healthy pod. (A budget that is already short of healthy pods
     /// refuses every eviction, unhealthy pods' too, which would hold a dead node's pods for good.)
     pub delete_unready_pods: bool,
-    /// On a node that is not Ready (its kubelet unreachable), an evicted pod counts as gone once its
+    /// On a node whose kubelet stopped reporting (Ready `Unknown`), an evicted pod counts as gone once its
     /// deletion began: nothing there will ever confirm it, and the pod goes with the Node object.
     pub unreachable_is_gone: bool,
     /// The NodeGroup of the node, for metric labels.

@@ -132,9 +132,9 @@ pub struct NodeGroupSpec {
     #[schemars(range(min = 60, max = 7200))]
     pub registration_timeout_seconds: i32,
     /// Seconds an involuntary removal of a node (its NodeGroup deleted, `maxNodes` lowered, a repair, a
-    /// failed or orphan node) may spend draining under PodDisruptionBudgets before what is left is deleted
-    /// with the Node, counted from the removal's start. Voluntary removals (scale-down, consolidation) have
-    /// no such deadline. Default 600.
+    /// failed node) may spend draining under PodDisruptionBudgets before what is left is deleted with the
+    /// Node, counted from the removal's start (when it became involuntary). Voluntary removals (scale-down,
+    /// consolidation) have no such deadline. Default 600.
     #[serde(default = "NodeGroupSpec::default_termination_grace")]
     #[schemars(range(min = 0, max = 86400))]
     pub termination_grace_period_seconds: i32,

@@ -239,9 +239,11 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
     for entry in cluster.nodes.read().values() {
         let mut node = entry.model.clone();
         registered.insert(node.name.clone());
-        // A node whose removal began is leaving (its drain keeps it cordoned between attempts): never a
-        // destination, even in the moment before the drain's cordon shows.
-        if vpsienodes.get(&node.name).is_some_and(crate::membership::is_removing) {
+        // A node whose removal began, or whose group is being deleted, is leaving (its drain keeps it
+        // cordoned between attempts): never a destination, even before the drain's cordon shows.
+        let group_leaving =
+            node.group.as_ref().and_then(|g| groups.get(g)).is_some_and(|g| g.metadata.deletion_timestamp.is_some());
+        if group_leaving || vpsienodes.get(&node.name).is_some_and(crate::membership::is_removing) {
             node.unschedulable = true;
         }
         if let Some(g) = node.group.clone()

@@ -192,9 +192,10 @@ fn timeouts(group: Option<&NodeGroup>) -> Timeouts {
 
 /// The removal policy of a VPSieNode being deleted: involuntary when whoever deleted it said so (the
 /// NodeGroup controller: failed node, `maxNodes` lowered, repair, group deleted) or when its NodeGroup is
-/// gone or being deleted (whoever deleted the VPSieNode); voluntary otherwise. The deadline runs from the
-/// VPSieNode's deletion, or from its group's when that came first (a group's deletion ends by one deadline
-/// for all its members, however its budget staggered their removals).
+/// gone or being deleted; voluntary otherwise. The deadline runs from the moment the removal became
+/// involuntary: the VPSieNode's deletion, or its group's deletion when that came later (a voluntary removal
+/// stuck on a budget before its group was deleted gets the whole grace period to drain, not none). Each
+/// member has a deadline of its own, so members whose removal a group's budget delayed are still drained.
 fn removal_policy(vn: &VPSieNode, group: Option<&NodeGroup>) -> RemovalPolicy {
     let Some(deleted) = vn.metadata.deletion_timestamp.as_ref() else { return RemovalPolicy::Voluntary };
     let said = vn.annotations().get(ANNOTATION_REMOVAL).is_some_and(|v| v == REMOVAL_INVOLUNTARY);
@@ -205,7 +206,10 @@ fn removal_policy(vn: &VPSieNode, group: Option<&NodeGroup>) -> RemovalPolicy {
     let grace = group.map_or(DEFAULT_TERMINATION_GRACE, |g| {
         SignedDuration::from_secs(i64::from(g.spec.termination_grace_period_seconds.max(0)))
     });
-    let since = group_deleted.map_or(deleted.0, |g| g.min(deleted.0));
+    let since = match group_deleted {
+        Some(g) if !said => g.max(deleted.0),
+        _ => deleted.0,
+    };
     RemovalPolicy::Involuntary { deadline: since + grace }
 }
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use autoscaler_api::constants::{
-    ANNOTATION_REMOVAL, FINALIZER_NODEGROUP, LABEL_MANAGED, LABEL_NODEGROUP, REMOVAL_INVOLUNTARY,
+    ANNOTATION_REMOVAL, ANNOTATION_REPAIRS, FINALIZER_NODEGROUP, LABEL_MANAGED, LABEL_NODEGROUP, REMOVAL_INVOLUNTARY,
 };
 use autoscaler_api::nodegroup::OfferingBackoff;
 use autoscaler_api::nodegroup::ProvisioningMode;
@@ -109,10 +109,19 @@ async fn pass(ctx: &Context, shared: &Shared) {
     let (ready_nodes, not_ready_since) = {
         let nodes = ctx.cluster.nodes.read();
         let ready = nodes.values().filter(|n| n.model.ready).map(|n| n.model.name.clone()).collect();
-        let since = nodes.values().filter_map(|n| n.not_ready_since.map(|t| (n.model.name.clone(), t))).collect();
+        let since: HashMap<String, jiff::Timestamp> =
+            nodes.values().filter_map(|n| n.not_ready_since.map(|t| (n.model.name.clone(), t))).collect();
         (ready, since)
     };
+    // Repair's cluster-wide guard: the share of every group's Ready-phase members whose Node is NotReady.
+    let members_with_nodes: Vec<&str> = vpsienodes
+        .iter()
+        .filter(|v| is_live(v) && v.status.as_ref().is_some_and(|s| s.phase == VPSieNodePhase::Ready))
+        .filter_map(|v| v.status.as_ref().and_then(|s| s.node_name.as_deref()))
+        .collect();
+    let unhealthy = members_with_nodes.iter().filter(|n| not_ready_since.contains_key(**n)).count();
     let seen = Seen {
+        repair_off: repair::cluster_blocked(unhealthy, members_with_nodes.len()),
         ready_nodes,
         not_ready_since,
         prices: ctx.catalog.offers().into_iter().map(|o| (o.identifier, o.monthly_price)).collect(),
@@ -135,6 +144,8 @@ struct Seen {
     ready_nodes: HashSet<String>,
     /// Since when each Node that is not Ready has not been.
     not_ready_since: HashMap<String, jiff::Timestamp>,
+    /// Why repair is off in every group this pass, if it is.
+    repair_off: Option<String>,
     /// Monthly price by offering identifier.
     prices: HashMap<String, f64>,
 }
@@ -152,8 +163,9 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
             return Ok(());
         }
         // Under the group's disruption budget and the removal cap, emptiest first; once the group's
-        // terminationGracePeriodSeconds has passed since its deletion, every member goes at once (their
-        // removals are involuntary and past their deadline too, so none waits for a drain).
+        // terminationGracePeriodSeconds has passed since its deletion, every remaining member's removal
+        // starts at once (each still drained, PDBs respected, until its own deadline), so a budget of 0 or
+        // a used-up cap cannot hold a deleted group for good.
         let grace = jiff::SignedDuration::from_secs(i64::from(group.spec.termination_grace_period_seconds.max(0)));
         let deadline_passed = jiff::Timestamp::now() >= deleted_at.0 + grace;
         let staying: Vec<&VPSieNode> = members.iter().filter(|v| !is_removing(v)).collect();
@@ -206,8 +218,15 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
         delete_member(ctx, shared, &vns, group, v, &format!("it failed: {reason}")).await?;
     }
 
-    // Broken nodes: replaced first when the group has room, then removed (involuntary).
-    let repair_blocked = repair_broken(ctx, shared, &vns, group, &members, seen, now).await?;
+    // Broken nodes: replaced first when the group has room, then removed (involuntary). A failure here is
+    // said and retried next pass; it does not hold the group's minNodes, maxNodes or status back.
+    let repair_blocked = match repair_broken(ctx, shared, &vns, group, &members, seen, now).await {
+        Ok(blocked) => blocked,
+        Err(e) => {
+            tracing::warn!(nodegroup = %name, error = %e, "node repair failed; retrying next pass");
+            None
+        }
+    };
 
     // Size: VPSieNodes that count, including those this process created that the cache lacks.
     let deleted = shared.with(|m| m.deleted.keys().cloned().collect::<HashSet<_>>());
@@ -256,6 +275,23 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
             if let Some(v) = live.iter().find(|v| v.name_any() == victim) {
                 delete_member(ctx, shared, &vns, group, v, &format!("the group is above maxNodes {max}")).await?;
                 scaled_down = true;
+            }
+        }
+    }
+
+    // An involuntary mark whose delete never happened (it failed, or the process stopped in between) is
+    // taken back: a later voluntary removal of that member (scale-down, by hand) must stay voluntary.
+    let deleted_now = shared.with(|m| m.deleted.keys().cloned().collect::<HashSet<_>>());
+    for v in members.iter().filter(|v| !is_removing(v) && !deleted_now.contains(&v.name_any())) {
+        if v.annotations().contains_key(ANNOTATION_REMOVAL) {
+            let patch = serde_json::json!({ "metadata": { "annotations": { ANNOTATION_REMOVAL: null } } });
+            match vns.patch(&v.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => {
+                    tracing::info!(vpsienode = %v.name_any(), "took back an involuntary-removal mark left by a delete that did not happen")
+                }
+                Err(e) => {
+                    tracing::warn!(vpsienode = %v.name_any(), error = %e, "taking back an involuntary-removal mark failed; retrying next pass")
+                }
             }
         }
     }
@@ -319,6 +355,10 @@ async fn repair_broken(
     let period = jiff::SignedDuration::from_secs(i64::from(group.spec.repair_after_seconds.max(0)));
     let victims = match repair::plan(&health, period, now) {
         repair::Repair::Nothing => return Ok(None),
+        repair::Repair::Replace(_) if seen.repair_off.is_some() => {
+            tracing::debug!(nodegroup = %group.name_any(), why = ?seen.repair_off, "repair off everywhere");
+            return Ok(seen.repair_off.clone());
+        }
         repair::Repair::Blocked { unhealthy, allowed, members } => {
             let why = format!(
                 "{unhealthy} of {members} nodes are NotReady and at least one for more than {}s; repair replaces at \
@@ -337,8 +377,12 @@ async fn repair_broken(
     let mut size = members.iter().filter(|v| is_live(v) && !deleted.contains(&v.name_any())).count() + unseen;
     for victim in victims {
         let Some(broken) = counted.iter().find(|v| v.name_any() == victim) else { continue };
-        if size < max {
-            let replacement = new_member(ctx, group, &broken.spec.offering_id)?;
+        // One replacement per broken node, whatever happened since it was created (a failed delete, a
+        // restart): it names the node it repairs.
+        let replaced = members.iter().any(|v| v.annotations().get(ANNOTATION_REPAIRS) == Some(&victim));
+        if size < max && !replaced {
+            let mut replacement = new_member(ctx, group, &broken.spec.offering_id)?;
+            replacement.annotations_mut().insert(ANNOTATION_REPAIRS.to_owned(), victim.clone());
             let note = format!("replaces VPSieNode {victim}, whose Node is NotReady (repair)");
             create_member(ctx, shared, vns, group, replacement, &note).await?;
             size += 1;
@@ -464,7 +508,7 @@ async fn delete_member(
     }
     // Every removal this controller makes must happen (failed node, above maxNodes, group deleted): the
     // lifecycle drains it with the involuntary policy. Said before the delete, so the lifecycle never sees
-    // the deletion without it; a crash in between leaves a harmless annotation and the next pass deletes.
+    // the deletion without it; a mark whose delete did not happen is taken back by a later pass.
     if v.annotations().get(ANNOTATION_REMOVAL).is_none_or(|r| r != REMOVAL_INVOLUNTARY) {
         let patch = serde_json::json!({ "metadata": { "annotations": { ANNOTATION_REMOVAL: REMOVAL_INVOLUNTARY } } });
         match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {

@@ -42,6 +42,28 @@ pub enum Repair {
     },
 }
 
+/// The most members of `members` repair may handle at once: [`REPAIR_SHARE_PERCENT`], rounded up.
+pub fn allowed(members: usize) -> usize {
+    (members * REPAIR_SHARE_PERCENT).div_ceil(100)
+}
+
+/// The share of all the autoscaler's nodes NotReady, in percent, above which repair is off in every group:
+/// kube-controller-manager's `--unhealthy-zone-threshold` (0.55), above which it too stops acting on
+/// NotReady nodes.
+pub const CLUSTER_SHARE_PERCENT: usize = 55;
+
+/// Why repair is off in every group, if it is: more than [`CLUSTER_SHARE_PERCENT`] of all the autoscaler's
+/// Ready-phase members are NotReady (single-node groups, which the per-group share cannot protect, would
+/// otherwise each repair their one node during a partition between the apiserver and every kubelet).
+pub fn cluster_blocked(unhealthy: usize, members: usize) -> Option<String> {
+    (unhealthy * 100 > members * CLUSTER_SHARE_PERCENT).then(|| {
+        format!(
+            "{unhealthy} of the {members} nodes of all NodeGroups are NotReady, more than {CLUSTER_SHARE_PERCENT}%: \
+             repair is off everywhere while this many are (a cluster-wide problem is not fixed by deleting nodes)"
+        )
+    })
+}
+
 /// Decides repair for one group's members at `now` with the group's repair period. The share is taken of
 /// the members NotReady now, however long: nodes failing one after another (a partition spreading) must not
 /// be repaired one by one as each passes the period.
@@ -59,7 +81,7 @@ pub fn plan(members: &[Health], period: SignedDuration, now: Timestamp) -> Repai
     if broken.is_empty() {
         return Repair::Nothing;
     }
-    let allowed = (members.len() * REPAIR_SHARE_PERCENT).div_ceil(100);
+    let allowed = allowed(members.len());
     if unhealthy.len() > allowed {
         return Repair::Blocked { unhealthy: unhealthy.len(), allowed, members: members.len() };
     }
@@ -102,6 +124,16 @@ mod tests {
         let mut joining = members;
         joining[0].phase = VPSieNodePhase::Joining;
         assert_eq!(plan(&joining, PERIOD, at(900)), Repair::Nothing);
+    }
+
+    #[test]
+    fn more_than_55_percent_of_all_nodes_not_ready_turns_repair_off_everywhere() {
+        assert!(cluster_blocked(1, 1).is_some(), "the only node: nothing says it is not the network");
+        assert_eq!(cluster_blocked(1, 2), None);
+        assert_eq!(cluster_blocked(5, 10), None);
+        let why = cluster_blocked(6, 10).unwrap_or_default();
+        assert!(why.starts_with("6 of the 10 nodes of all NodeGroups are NotReady"), "{why}");
+        assert!(cluster_blocked(10, 10).is_some(), "ten one-node groups partitioned at once");
     }
 
     #[test]
