@@ -464,7 +464,13 @@ impl Act<'_> {
             },
             // An attempt ends by the deadline at the latest; the lifecycle then deletes the Node.
             RemovalPolicy::Involuntary { deadline } => {
-                let left = self.now.duration_until(deadline).unsigned_abs();
+                // Zero once past (the phase then deletes the Node instead; `unsigned_abs` alone would
+                // turn a passed deadline into a long attempt).
+                let left = if self.now >= deadline {
+                    Duration::ZERO
+                } else {
+                    self.now.duration_until(deadline).unsigned_abs()
+                };
                 DrainPolicy::involuntary(group, self.ctx.config.drain_timeout.min(left).max(SHORTEST_DRAIN))
             }
         };
