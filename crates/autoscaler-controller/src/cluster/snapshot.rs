@@ -254,11 +254,13 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
             let young = now.as_second() - node.created_at <= timeout;
             if !node.ready && !young {
                 // Unready past its registration timeout: no longer capacity, still a member.
-                let a = absent.entry(g.clone()).or_default();
-                a.nodes += 1;
-                a.cpu_milli += node.allocatable.cpu_milli;
-                a.memory += node.allocatable.memory;
-                a.monthly_cost += price(node.offering.as_deref());
+                let cost = price(node.offering.as_deref());
+                count_absent(
+                    absent.entry(g.clone()).or_default(),
+                    node.allocatable.cpu_milli,
+                    node.allocatable.memory,
+                    cost,
+                );
                 continue;
             }
             // A node still starting: unready, or Ready while the controller-manager or its agents have not
@@ -297,11 +299,12 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
         if past_its_phase_timeout(v, ng, now) {
             // No capacity to wait for, still a member until the lifecycle fails it.
             let offer = catalog.iter().find(|o| o.identifier == v.spec.offering_id);
-            let a = absent.entry(v.spec.node_group_name.clone()).or_default();
-            a.nodes += 1;
-            a.cpu_milli += offer.map_or(0, |o| o.cpu.saturating_mul(1000));
-            a.memory += offer.map_or(0, |o| o.ram_mib.saturating_mul(1 << 20));
-            a.monthly_cost += price(Some(&v.spec.offering_id));
+            count_absent(
+                absent.entry(v.spec.node_group_name.clone()).or_default(),
+                offer.map_or(0, |o| o.cpu.saturating_mul(1000)),
+                offer.map_or(0, |o| o.ram_mib.saturating_mul(1 << 20)),
+                offer.map_or(0.0, |o| o.monthly_price),
+            );
             continue;
         }
         let model = templates
@@ -364,6 +367,14 @@ pub fn build(cluster: &Cluster, catalog: &[CatalogOffer], now: jiff::Timestamp) 
         }
     }
     snap
+}
+
+/// Adds one member that is no capacity to its group's absent usage.
+fn count_absent(absent: &mut Usage, cpu_milli: i64, memory: i64, monthly_cost: f64) {
+    absent.nodes += 1;
+    absent.cpu_milli += cpu_milli;
+    absent.memory += memory;
+    absent.monthly_cost += monthly_cost;
 }
 
 /// Whether an in-flight VPSieNode is past the timeout of its phase, aged by that phase's own time stamp

@@ -64,6 +64,21 @@ impl Shared {
         f(&mut self.memory.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// Names of the VPSieNodes whose deletion this process requested (the cache may not show it yet).
+    fn deleted(&self) -> HashSet<String> {
+        self.with(|m| m.deleted.keys().cloned().collect())
+    }
+
+    /// The group's size as this process knows it: its live members less those it deleted, plus those it
+    /// created that the cache lacks. One count for minNodes, maxNodes and repair's room.
+    fn size<'a>(&self, group: &str, members: &'a [VPSieNode]) -> (Vec<&'a VPSieNode>, usize) {
+        let deleted = self.deleted();
+        let live: Vec<&VPSieNode> = members.iter().filter(|v| is_live(v) && !deleted.contains(&v.name_any())).collect();
+        let unseen = self.with(|m| m.created.values().filter(|(g, _)| g == group).count());
+        let count = live.len() + unseen;
+        (live, count)
+    }
+
     /// On becoming able to act again, the statuses remembered from before are dropped: another replica
     /// may have written newer ones, which the cache has.
     fn acting(&self, may: bool) {
@@ -229,10 +244,8 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
     };
 
     // Size: VPSieNodes that count, including those this process created that the cache lacks.
-    let deleted = shared.with(|m| m.deleted.keys().cloned().collect::<HashSet<_>>());
-    let live: Vec<&VPSieNode> = members.iter().filter(|v| is_live(v) && !deleted.contains(&v.name_any())).collect();
-    let unseen = shared.with(|m| m.created.values().filter(|(g, _)| g == &name).count());
-    let count = live.len() + unseen;
+    let deleted = shared.deleted();
+    let (live, count) = shared.size(&name, &members);
     let min = usize::try_from(group.spec.min_nodes).unwrap_or(0);
     let max = usize::try_from(group.spec.max_nodes).unwrap_or(0);
     let mut problem = None;
@@ -281,7 +294,7 @@ async fn reconcile(ctx: &Context, shared: &Shared, group: &NodeGroup, all: &[VPS
 
     // An involuntary mark whose delete never happened (it failed, or the process stopped in between) is
     // taken back: a later voluntary removal of that member (scale-down, by hand) must stay voluntary.
-    let deleted_now = shared.with(|m| m.deleted.keys().cloned().collect::<HashSet<_>>());
+    let deleted_now = shared.deleted();
     for v in members.iter().filter(|v| !is_removing(v) && !deleted_now.contains(&v.name_any())) {
         if v.annotations().contains_key(ANNOTATION_REMOVAL) {
             let patch = serde_json::json!({ "metadata": { "annotations": { ANNOTATION_REMOVAL: null } } });
@@ -337,7 +350,7 @@ async fn repair_broken(
     seen: &Seen,
     now: jiff::Timestamp,
 ) -> Result<Option<String>> {
-    let deleted = shared.with(|m| m.deleted.keys().cloned().collect::<HashSet<_>>());
+    let deleted = shared.deleted();
     let counted: Vec<&VPSieNode> = members.iter().filter(|v| is_live(v) || is_removing(v)).collect();
     let health: Vec<repair::Health> = counted
         .iter()
@@ -373,8 +386,7 @@ async fn repair_broken(
         repair::Repair::Replace(victims) => victims,
     };
     let max = usize::try_from(group.spec.max_nodes).unwrap_or(0);
-    let unseen = shared.with(|m| m.created.values().filter(|(g, _)| *g == group.name_any()).count());
-    let mut size = members.iter().filter(|v| is_live(v) && !deleted.contains(&v.name_any())).count() + unseen;
+    let (_, mut size) = shared.size(&group.name_any(), members);
     for victim in victims {
         let Some(broken) = counted.iter().find(|v| v.name_any() == victim) else { continue };
         // One replacement per broken node, whatever happened since it was created (a failed delete, a
